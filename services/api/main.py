@@ -1,0 +1,49 @@
+"""The app factory. Building the app reads no environment and opens no connection."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.api.errors import install_error_handlers
+from services.api.jsonio import ExactJSONResponse
+from services.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from services.api.routes import health, orders
+from services.api.settings import ApiSettings
+from shared.repository import AwsClients, OrderRepository, make_clients
+
+DESCRIPTION = """
+Orders resting in per-symbol order books on DynamoDB.
+
+* Numbers are exact: prices have at most 8 decimals and are never rounded through binary floats;
+  an integral price is written as a JSON integer.
+* Every error body is `{"detail": ...}`; `503` responses carry `Retry-After`.
+* Every response carries `X-Request-ID` (yours, if you send a sane one).
+"""
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    clients: AwsClients | None = None,
+    orders_repository: OrderRepository | None = None,
+) -> FastAPI:
+    """Build the API for `settings`; tests may pass their own clients or repository."""
+    clients = clients or make_clients(settings)
+    app = FastAPI(
+        title="Order Management API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        docs_url="/api/swagger",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        default_response_class=ExactJSONResponse,
+    )
+    app.state.settings = settings
+    app.state.clients = clients
+    app.state.orders = orders_repository or OrderRepository(clients.dynamodb, settings.table_name)
+    install_error_handlers(app, retry_after_seconds=settings.retry_after_seconds)
+    app.include_router(orders.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLogMiddleware)
+    return app

@@ -1,0 +1,179 @@
+"""Request and response bodies of the HTTP contract.
+
+Request models validate with the shared value rules (`shared.validation`). Response models are
+declared for the OpenAPI document; responses themselves are written by `jsonio.encode_json`, so
+prices stay exact. Unknown body fields are rejected (422): a misspelt `"prize"` must not be
+silently ignored by a trading API.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+    model_validator,
+)
+
+from shared import validation
+from shared.models import Order, Side
+
+
+def _number_only(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+def _side_value(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be 0 (Buy), 1 (Sell), 'Buy' or 'Sell'")
+    return validation.parse_side(value)
+
+
+def _symbol_value(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return validation.normalize_symbol(value)
+
+
+Symbol = Annotated[
+    str,
+    BeforeValidator(_symbol_value),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^\s*[A-Za-z0-9._\-]{1,16}\s*$", "examples": ["JPM"]}
+    ),
+]
+SideIn = Annotated[
+    Side,
+    BeforeValidator(_side_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "enum": [0, 1]},
+                {"type": "string", "description": "'Buy' or 'Sell', any case"},
+            ],
+            "description": "0 = Buy, 1 = Sell",
+            "examples": [0],
+        }
+    ),
+]
+Amount = Annotated[
+    StrictInt,
+    AfterValidator(validation.check_amount),
+    WithJsonSchema(
+        {"type": "integer", "minimum": 1, "maximum": validation.MAX_AMOUNT, "examples": [20]}
+    ),
+]
+Price = Annotated[
+    Decimal,
+    BeforeValidator(_number_only),
+    AfterValidator(validation.check_price),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1_000_000_000_000,
+            "multipleOf": 0.00000001,
+            "description": "At most 8 decimal places; read and written exactly.",
+            "examples": [20],
+        }
+    ),
+]
+OutPrice = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [20]})]
+Timestamp = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "examples": ["2024-05-16T10:45:21.148624Z"]}
+    ),
+]
+
+
+class OrderCreate(BaseModel):
+    """Body of `POST /api/orders/{id}`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"symbol": "JPM", "side": 0, "amount": 20, "price": 20}]},
+    )
+
+    symbol: Symbol
+    side: SideIn
+    amount: Amount
+    price: Price
+
+
+class OrderUpdate(BaseModel):
+    """Body of `PATCH /api/orders/{id}`: a new amount, a new price, or both."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"amount": 25, "price": 20}]}
+    )
+
+    amount: Amount | None = None
+    price: Price | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> OrderUpdate:
+        if self.amount is None and self.price is None:
+            raise ValueError("give at least one of 'amount' and 'price'")
+        return self
+
+
+class OrderPublic(BaseModel):
+    """An order as clients see it; `amount` is what remains after fills."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": 1, "symbol": "JPM", "side": 0, "amount": 20, "price": 20}]
+        }
+    )
+
+    id: int
+    symbol: str
+    side: Annotated[int, Field(description="0 = Buy, 1 = Sell")]
+    amount: int
+    price: OutPrice
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx body: `detail` says what is wrong."""
+
+    detail: Any
+
+
+class HealthBody(BaseModel):
+    """Body of `GET /api/health`."""
+
+    status: str
+    table: str
+    timestamp: Timestamp
+
+
+def order_body(order: Order) -> dict[str, object]:
+    """The public JSON form of an order."""
+    return {
+        "id": order.id,
+        "symbol": order.symbol,
+        "side": int(order.side),
+        "amount": order.amount,
+        "price": order.price,
+    }
+
+
+def error_responses(**descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error statuses, e.g. `error_responses(e404="No such order")`."""
+    return {
+        int(code.removeprefix("e")): {"model": ErrorBody, "description": text}
+        for code, text in descriptions.items()
+    }
+
+
+STORE_UNAVAILABLE = "Order store unavailable; retry after the Retry-After header's seconds"

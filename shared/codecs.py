@@ -1,0 +1,73 @@
+"""Item codecs: domain values ↔ DynamoDB attribute-value maps, written by hand for speed.
+
+Every item carries `entity` (the discriminator) and `version`. Numbers travel as DynamoDB `N`
+strings written from `Decimal` without an exponent, so nothing passes through binary floats.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeAlias
+
+from shared import keys
+from shared.clock import format_timestamp, parse_timestamp
+from shared.models import Order, Side
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+Item: TypeAlias = "dict[str, AttributeValueTypeDef]"
+
+
+def number(value: int | Decimal) -> AttributeValueTypeDef:
+    """A DynamoDB number attribute, written exactly."""
+    if isinstance(value, Decimal):
+        return {"N": format(value, "f")}
+    return {"N": str(value)}
+
+
+def string(value: str) -> AttributeValueTypeDef:
+    """A DynamoDB string attribute."""
+    return {"S": value}
+
+
+def order_key(order_id: int) -> Item:
+    """The primary key of an order item."""
+    return {"PK": string(keys.order_pk(order_id)), "SK": string(keys.order_sk())}
+
+
+def order_to_item(order: Order) -> Item:
+    """The full item of an order, GSI1 keys included."""
+    return {
+        "PK": string(keys.order_pk(order.id)),
+        "SK": string(keys.order_sk()),
+        "entity": string(keys.ORDER_ENTITY),
+        "version": number(order.version),
+        "GSI1PK": string(keys.book_pk(order.symbol, order.side)),
+        "GSI1SK": string(keys.book_sk(order.side, order.price, order.sequence)),
+        "id": number(order.id),
+        "symbol": string(order.symbol),
+        "side": number(int(order.side)),
+        "amount": number(order.amount),
+        "price": number(order.price),
+        "sequence": string(order.sequence),
+        "createdAt": string(format_timestamp(order.created_at)),
+        "updatedAt": string(format_timestamp(order.updated_at)),
+    }
+
+
+def order_from_item(item: Item) -> Order:
+    """The order an item holds. Raises `ValueError` if the item is not an order."""
+    if item.get("entity", {}).get("S") != keys.ORDER_ENTITY:
+        raise ValueError("item is not an order")
+    return Order(
+        id=int(item["id"]["N"]),
+        symbol=item["symbol"]["S"],
+        side=Side(int(item["side"]["N"])),
+        amount=int(item["amount"]["N"]),
+        price=Decimal(item["price"]["N"]),
+        sequence=item["sequence"]["S"],
+        version=int(item["version"]["N"]),
+        created_at=parse_timestamp(item["createdAt"]["S"]),
+        updated_at=parse_timestamp(item["updatedAt"]["S"]),
+    )

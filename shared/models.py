@@ -1,0 +1,87 @@
+"""Domain values: frozen dataclasses with `Decimal` money. Standard library only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import IntEnum
+
+
+class Side(IntEnum):
+    """Which book an order rests in. The book walk for side 0 starts at the lowest price."""
+
+    BUY = 0
+    SELL = 1
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDraft:
+    """What a client supplies to create an order (already validated)."""
+
+    id: int
+    symbol: str
+    side: Side
+    amount: int
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A resting order.
+
+    `sequence` is its time-priority stamp inside its price level (see `shared.sequence`);
+    `version` increases by one on every write and guards optimistic concurrency.
+    """
+
+    id: int
+    symbol: str
+    side: Side
+    amount: int
+    price: Decimal
+    sequence: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def place(cls, draft: OrderDraft, *, sequence: str, at: datetime) -> Order:
+        """A new order at the back of its price level."""
+        return cls(
+            id=draft.id,
+            symbol=draft.symbol,
+            side=draft.side,
+            amount=draft.amount,
+            price=draft.price,
+            sequence=sequence,
+            version=1,
+            created_at=at,
+            updated_at=at,
+        )
+
+    def amended(
+        self,
+        *,
+        amount: int | None,
+        price: Decimal | None,
+        next_sequence: str,
+        at: datetime,
+    ) -> Order:
+        """This order with a new amount and/or price, applying the time-priority rule.
+
+        A new price, or a larger amount, sends the order to the back of its (new) price level:
+        it takes `next_sequence`. A smaller amount keeps its place. Nothing changed → `self`.
+        """
+        new_amount = self.amount if amount is None else amount
+        new_price = self.price if price is None else price
+        if new_amount == self.amount and new_price == self.price:
+            return self
+        loses_priority = new_price != self.price or new_amount > self.amount
+        return replace(
+            self,
+            amount=new_amount,
+            price=new_price,
+            sequence=next_sequence if loses_priority else self.sequence,
+            version=self.version + 1,
+            updated_at=at,
+        )

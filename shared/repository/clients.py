@@ -1,0 +1,54 @@
+"""boto3 clients built from settings: explicit timeouts, `standard` retries, bounded pools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from shared.settings import AwsSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True, slots=True)
+class AwsClients:
+    """The clients one process needs, created once and shared by its threads."""
+
+    dynamodb: DynamoDBClient
+    s3: S3Client
+
+
+def make_clients(settings: AwsSettings) -> AwsClients:
+    """Clients for the endpoints and credentials in `settings`."""
+    session = boto3.session.Session(
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=(
+            settings.aws_secret_access_key.get_secret_value()
+            if settings.aws_secret_access_key
+            else None
+        ),
+        region_name=settings.region,
+    )
+    config = Config(
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        max_pool_connections=settings.max_pool_connections,
+        tcp_keepalive=True,
+    )
+    dynamodb = session.client(
+        "dynamodb", endpoint_url=settings.dynamodb_endpoint_url, config=config
+    )
+    s3 = session.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        config=config.merge(Config(s3={"addressing_style": "path"}))
+        if settings.s3_endpoint_url
+        else config,
+    )
+    return AwsClients(dynamodb=dynamodb, s3=s3)
