@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -28,7 +28,8 @@ SettingsT = TypeVar("SettingsT", bound=AwsSettings)
 def load(settings_type: type[SettingsT], **overrides: object) -> SettingsT:
     """Settings from the environment plus command-line overrides; exit 2 with the reason if bad."""
     try:
-        return settings_type(**{k: v for k, v in overrides.items() if v is not None})
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+        return settings_type(**given)
     except ValidationError as error:
         for problem in error.errors():
             field = ".".join(str(part) for part in problem["loc"])
