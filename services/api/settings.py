@@ -17,8 +17,3 @@ class ApiSettings(AwsSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     retry_after_seconds: Annotated[int, Field(ge=1, le=3600)] = 1
     max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 65_536
-
-
-def load_api_settings() -> ApiSettings:
-    """Settings from the environment."""
-    return ApiSettings()
