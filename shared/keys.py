@@ -56,12 +56,28 @@ def book_pk(symbol: str, side: Side) -> str:
 
 def price_key(side: Side, price: Decimal) -> str:
     """The fixed-width price component of a book sort key, ascending in walk order."""
-    scaled = price * PRICE_SCALE
-    if scaled != scaled.to_integral_value() or not 0 < scaled <= MAX_SCALED_PRICE:
-        raise ValueError(f"price {price} is outside the encodable range")
-    units = int(scaled)
-    ordinal = units if side is Side.BUY else MAX_SCALED_PRICE - units
+    units = _price_units(price)
+    ordinal = units if side == Side.BUY else MAX_SCALED_PRICE - units
     return f"{ordinal:0{PRICE_KEY_WIDTH}d}"
+
+
+def _price_units(price: Decimal) -> int:
+    """`price` in 1e-8 units, computed on the digits so no decimal context can round it."""
+    sign, digits, exponent = price.as_tuple()
+    if sign or not isinstance(exponent, int):
+        raise ValueError(f"price {price} is outside the encodable range")
+    mantissa = int("".join(map(str, digits)) or "0")
+    shift = exponent + PRICE_DECIMALS
+    scale: int = 10 ** abs(shift)
+    if shift >= 0:
+        units = mantissa * scale
+    else:
+        units, remainder = divmod(mantissa, scale)
+        if remainder:
+            raise ValueError(f"price {price} has more than {PRICE_DECIMALS} decimal places")
+    if not 0 < units <= MAX_SCALED_PRICE:
+        raise ValueError(f"price {price} is outside the encodable range")
+    return units
 
 
 def book_sk(side: Side, price: Decimal, sequence: str) -> str:

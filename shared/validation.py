@@ -15,7 +15,7 @@ MAX_AMOUNT = 2**53 - 1
 MAX_PRICE = Decimal(10**12)
 PRICE_DECIMALS = 8
 _PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_DECIMALS)
-SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9._\-]{1,16}")
+SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9._\-]{1,16}", re.ASCII)
 _SIDE_NAMES = {"buy": Side.BUY, "sell": Side.SELL}
 
 
@@ -97,5 +97,5 @@ def parse_integer_text(text: str) -> int:
     return int(stripped)
 
 
-_DECIMAL_TEXT = re.compile(r"[+-]?(\d{1,40}(\.\d{0,40})?|\.\d{1,40})")
-_INTEGER_TEXT = re.compile(r"[+-]?\d{1,40}")
+_DECIMAL_TEXT = re.compile(r"[+-]?(\d{1,40}(\.\d{0,40})?|\.\d{1,40})", re.ASCII)
+_INTEGER_TEXT = re.compile(r"[+-]?\d{1,40}", re.ASCII)

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StrictInt,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -119,6 +120,13 @@ class OrderUpdate(BaseModel):
 
     amount: Amount | None = None
     price: Price | None = None
+
+    @field_validator("amount", "price", mode="before")
+    @classmethod
+    def _null_is_not_a_value(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must be a number, not null (leave the field out to keep it)")
+        return value
 
     @model_validator(mode="after")
     def _at_least_one(self) -> OrderUpdate:
