@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from shared import keys
 from shared.clock import format_timestamp, parse_timestamp
-from shared.models import Order, Side
+from shared.models import Order, Side, Trade, TradeFill, TradeOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -70,4 +70,94 @@ def order_from_item(item: Item) -> Order:
         version=int(item["version"]["N"]),
         created_at=parse_timestamp(item["createdAt"]["S"]),
         updated_at=parse_timestamp(item["updatedAt"]["S"]),
+    )
+
+
+def trade_key(trade_id: str) -> Item:
+    """The primary key of a trade item."""
+    return {"PK": string(keys.trade_pk(trade_id)), "SK": string(keys.TRADE_ENTITY)}
+
+
+def _fills_attribute(fills: tuple[TradeFill, ...]) -> AttributeValueTypeDef:
+    return {
+        "L": [
+            {
+                "M": {
+                    "orderId": number(f.order_id),
+                    "amount": number(f.amount),
+                    "price": number(f.price),
+                }
+            }
+            for f in fills
+        ]
+    }
+
+
+def _fills_from(attribute: AttributeValueTypeDef) -> tuple[TradeFill, ...]:
+    return tuple(
+        TradeFill(
+            order_id=int(entry["M"]["orderId"]["N"]),
+            amount=int(entry["M"]["amount"]["N"]),
+            price=Decimal(entry["M"]["price"]["N"]),
+        )
+        for entry in attribute["L"]
+    )
+
+
+def trade_to_item(trade: Trade) -> Item:
+    """The item recording an executed trade."""
+    return {
+        **trade_key(trade.id),
+        "entity": string(keys.TRADE_ENTITY),
+        "version": number(1),
+        "tradeId": string(trade.id),
+        "symbol": string(trade.symbol),
+        "side": number(int(trade.side)),
+        "amount": number(trade.amount),
+        "price": number(trade.price),
+        "fills": _fills_attribute(trade.fills),
+        "timestamp": string(format_timestamp(trade.timestamp)),
+    }
+
+
+def trade_from_item(item: Item) -> Trade:
+    """The trade a trade item records. Raises `ValueError` if the item is not a trade."""
+    if item.get("entity", {}).get("S") != keys.TRADE_ENTITY:
+        raise ValueError("item is not a trade")
+    return Trade(
+        id=item["tradeId"]["S"],
+        symbol=item["symbol"]["S"],
+        side=Side(int(item["side"]["N"])),
+        amount=int(item["amount"]["N"]),
+        price=Decimal(item["price"]["N"]),
+        fills=_fills_from(item["fills"]),
+        timestamp=parse_timestamp(item["timestamp"]["S"]),
+    )
+
+
+def outcome_to_attributes(outcome: TradeOutcome) -> Item:
+    """A trade outcome as attributes, so an idempotent replay can return it unchanged."""
+    attributes: Item = {
+        "symbol": string(outcome.symbol),
+        "side": number(int(outcome.side)),
+        "amount": number(outcome.amount),
+        "timestamp": string(format_timestamp(outcome.timestamp)),
+    }
+    if outcome.reason is not None:
+        attributes["reason"] = string(outcome.reason)
+    if outcome.trade is not None:
+        attributes["trade"] = {"M": trade_to_item(outcome.trade)}
+    return attributes
+
+
+def outcome_from_attributes(item: Item) -> TradeOutcome:
+    """The inverse of `outcome_to_attributes`."""
+    trade = item.get("trade")
+    return TradeOutcome(
+        symbol=item["symbol"]["S"],
+        side=Side(int(item["side"]["N"])),
+        amount=int(item["amount"]["N"]),
+        timestamp=parse_timestamp(item["timestamp"]["S"]),
+        trade=trade_from_item(dict(trade["M"])) if trade is not None else None,
+        reason=item["reason"]["S"] if "reason" in item else None,
     )

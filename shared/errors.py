@@ -31,5 +31,33 @@ class StoreUnavailable(OrderManagementError):
         self.reason = reason
 
 
+class StoreThrottled(StoreUnavailable):
+    """The table kept throttling after the client's own retries."""
+
+
+class TradeNotFound(OrderManagementError):
+    """No trade with this id exists."""
+
+    def __init__(self, trade_id: str) -> None:
+        super().__init__(f"trade {trade_id} does not exist")
+        self.trade_id = trade_id
+
+
+class IdempotencyMismatch(OrderManagementError):
+    """The idempotency key was used before with a different request body."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was already used with a different request body")
+        self.key = key
+
+
+class IdempotencyInFlight(OrderManagementError):
+    """A request with this idempotency key is still being processed."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"a request with Idempotency-Key {key!r} is still in progress")
+        self.key = key
+
+
 class StoreBusy(StoreUnavailable):
     """Concurrent writers kept winning the optimistic-concurrency race; worth a retry later."""

@@ -85,3 +85,68 @@ class Order:
             version=self.version + 1,
             updated_at=at,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFill:
+    """One resting order's part in a trade."""
+
+    order_id: int
+    amount: int
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """An executed trade as recorded in the table."""
+
+    id: str
+    symbol: str
+    side: Side
+    amount: int
+    price: Decimal
+    fills: tuple[TradeFill, ...]
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TradeOutcome:
+    """What a trade request produced: an executed trade, or the reason nothing changed."""
+
+    symbol: str
+    side: Side
+    amount: int
+    timestamp: datetime
+    trade: Trade | None = None
+    reason: str | None = None
+
+    @property
+    def successful(self) -> bool:
+        """True when the trade executed."""
+        return self.trade is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The price of walking a book for an amount, or why it cannot be priced."""
+
+    symbol: str
+    side: Side
+    amount: int
+    timestamp: datetime
+    price: Decimal | None = None
+    reason: str | None = None
+
+    @property
+    def successful(self) -> bool:
+        """True when the book covers the amount."""
+        return self.price is not None
+
+
+@dataclass(frozen=True, slots=True)
+class BookEntry:
+    """A resting order as the order-book view shows it."""
+
+    id: int
+    amount: int
+    price: Decimal

@@ -8,12 +8,15 @@ needs Java; where `java` is missing those runs are skipped with that reason. Eve
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.core.models import botocore_stubber
 
 from services.devstack.dynamodb_local import DynamoDBLocal, find_java
 from shared.repository import AwsClients, ensure_bucket, ensure_table, make_clients
@@ -49,6 +52,26 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
         yield server
 
 
+_MOTO_LOCK = threading.Lock()
+
+
+def serialize_moto(clients: AwsClients) -> None:
+    """Let moto handle one request at a time, as `om dev --engine moto` does.
+
+    Measured with moto 5.2.5: concurrent requests lose acknowledged writes (a cancelled
+    transaction restores a copy of the whole table). botocore calls every `before-send`
+    handler, so moto's stub is swapped for a locked call of the same stub, not merely fronted.
+    """
+
+    def one_at_a_time(**kwargs: Any) -> Any:
+        with _MOTO_LOCK:
+            return botocore_stubber(**kwargs)
+
+    for client in (clients.dynamodb, clients.s3):
+        client.meta.events.unregister("before-send", botocore_stubber)
+        client.meta.events.register("before-send", one_at_a_time)
+
+
 @dataclass(frozen=True)
 class Store:
     """A fresh table (and bucket) on one engine, with the settings and clients that reach it."""
@@ -66,6 +89,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[Store]:
         with mock_aws():
             settings = AwsSettings(table_name=table_name)
             clients = make_clients(settings)
+            serialize_moto(clients)
             ensure_table(clients.dynamodb, table_name)
             ensure_bucket(clients.s3, settings.bucket_name, settings.region)
             yield Store("moto", settings, clients)

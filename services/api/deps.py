@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from shared.repository import OrderRepository
+from shared.repository.books import BookReader
+from shared.trading import TradeDesk
 from shared.validation import MAX_ORDER_ID
 
 
@@ -16,7 +18,21 @@ def get_orders(request: Request) -> OrderRepository:
     return repository
 
 
+def get_desk(request: Request) -> TradeDesk:
+    """The app's trade desk."""
+    desk: TradeDesk = request.app.state.desk
+    return desk
+
+
+def get_books(request: Request) -> BookReader:
+    """The app's order-book reader."""
+    books: BookReader = request.app.state.books
+    return books
+
+
 Orders = Annotated[OrderRepository, Depends(get_orders)]
+Desk = Annotated[TradeDesk, Depends(get_desk)]
+Books = Annotated[BookReader, Depends(get_books)]
 OrderId = Annotated[
     int, Path(ge=1, le=MAX_ORDER_ID, description="Order id, 1 … 2^53−1", examples=[1])
 ]

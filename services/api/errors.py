@@ -10,7 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from services.api.jsonio import ExactJSONResponse
-from shared.errors import OrderAlreadyExists, OrderNotFound, StoreUnavailable
+from shared.errors import (
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    OrderAlreadyExists,
+    OrderNotFound,
+    StoreUnavailable,
+    TradeNotFound,
+)
 
 log = logging.getLogger("om.api")
 
@@ -46,6 +53,9 @@ def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
     async def conflict(_: Request, error: Exception) -> Response:
         return ExactJSONResponse({"detail": str(error)}, status_code=409)
 
+    async def unprocessable(_: Request, error: Exception) -> Response:
+        return ExactJSONResponse({"detail": str(error)}, status_code=422)
+
     async def unavailable(request: Request, error: Exception) -> Response:
         log.warning(
             "store unavailable",
@@ -68,7 +78,10 @@ def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
         )
 
     app.add_exception_handler(OrderNotFound, not_found)
+    app.add_exception_handler(TradeNotFound, not_found)
     app.add_exception_handler(OrderAlreadyExists, conflict)
+    app.add_exception_handler(IdempotencyInFlight, conflict)
+    app.add_exception_handler(IdempotencyMismatch, unprocessable)
     app.add_exception_handler(StoreUnavailable, unavailable)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from services.api.errors import install_error_handlers
 from services.api.jsonio import ExactJSONResponse
 from services.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
-from services.api.routes import health, orders
+from services.api.routes import health, orders, trading
 from services.api.settings import ApiSettings
 from shared.repository import AwsClients, OrderRepository, make_clients
+from shared.repository.books import BookReader
+from shared.repository.idempotency import IdempotencyStore
+from shared.repository.trades import TradeRepository
+from shared.trading import RetryPolicy, TradeDesk
 
 DESCRIPTION = """
 Orders resting in per-symbol order books on DynamoDB.
@@ -26,6 +32,7 @@ def create_app(
     *,
     clients: AwsClients | None = None,
     orders_repository: OrderRepository | None = None,
+    trade_desk: TradeDesk | None = None,
 ) -> FastAPI:
     """Build the API for `settings`; tests may pass their own clients or repository."""
     clients = clients or make_clients(settings)
@@ -41,8 +48,20 @@ def create_app(
     app.state.settings = settings
     app.state.clients = clients
     app.state.orders = orders_repository or OrderRepository(clients.dynamodb, settings.table_name)
+    app.state.books = BookReader(clients.dynamodb, settings.table_name)
+    app.state.desk = trade_desk or TradeDesk(
+        app.state.books,
+        TradeRepository(clients.dynamodb, settings.table_name),
+        IdempotencyStore(
+            clients.dynamodb,
+            settings.table_name,
+            retention=timedelta(hours=settings.idempotency_retention_hours),
+        ),
+        retry=RetryPolicy(deadline_seconds=settings.trade_deadline_seconds),
+    )
     install_error_handlers(app, retry_after_seconds=settings.retry_after_seconds)
     app.include_router(orders.router)
+    app.include_router(trading.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)

@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from shared import validation
-from shared.models import Order, Side
+from shared.clock import format_timestamp
+from shared.models import BookEntry, Order, Quote, Side, Trade, TradeFill, TradeOutcome
 
 
 def _number_only(value: Any) -> Any:
@@ -185,3 +186,176 @@ def error_responses(**descriptions: str) -> dict[int | str, dict[str, Any]]:
 
 
 STORE_UNAVAILABLE = "Order store unavailable; retry after the Retry-After header's seconds"
+
+
+class TradeRequest(BaseModel):
+    """Body of `POST /api/price`, `POST /api/trade/price` and `POST /api/trade`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"symbol": "JPM", "side": 0, "amount": 22}]},
+    )
+
+    symbol: Symbol
+    side: SideIn
+    amount: Amount
+
+
+class QuoteBody(BaseModel):
+    """A price quote; `price` is null and `reason` says why when the book is too thin."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "price": 442,
+                    "timestamp": "2024-05-16T10:49:31.169359Z",
+                    "successful": True,
+                    "reason": None,
+                }
+            ]
+        }
+    )
+
+    price: OutPrice | None
+    timestamp: Timestamp
+    successful: bool
+    reason: str | None
+
+
+class FillBody(BaseModel):
+    """One resting order's part in a trade."""
+
+    orderId: int
+    amount: int
+    price: OutPrice
+
+
+class TradeBody(BaseModel):
+    """The outcome of `POST /api/trade`: all filled, or nothing changed and `reason` says why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "timestamp": "2024-05-16T10:45:21.148624Z",
+                    "successful": True,
+                    "reason": None,
+                    "tradeId": "3f1c9a7e0b5d4e2f8a6c1d9b7e5f3a21",
+                    "symbol": "JPM",
+                    "side": 0,
+                    "amount": 22,
+                    "price": 442,
+                    "fills": [
+                        {"orderId": 1, "amount": 20, "price": 20},
+                        {"orderId": 4, "amount": 2, "price": 21},
+                    ],
+                }
+            ]
+        }
+    )
+
+    timestamp: Timestamp
+    successful: bool
+    reason: str | None
+    tradeId: str | None
+    symbol: str
+    side: int
+    amount: int
+    price: OutPrice | None
+    fills: list[FillBody]
+
+
+class TradeRecordBody(BaseModel):
+    """A recorded trade."""
+
+    tradeId: str
+    symbol: str
+    side: int
+    amount: int
+    price: OutPrice
+    fills: list[FillBody]
+    timestamp: Timestamp
+
+
+class BookEntryBody(BaseModel):
+    """A resting order in the order-book view."""
+
+    id: int
+    amount: int
+    price: OutPrice
+
+
+class OrderBookBody(BaseModel):
+    """A book's resting orders in walk order (best first, FIFO within a price)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "JPM",
+                    "side": 0,
+                    "orders": [
+                        {"id": 1, "amount": 20, "price": 20},
+                        {"id": 4, "amount": 10, "price": 21},
+                    ],
+                }
+            ]
+        }
+    )
+
+    symbol: str
+    side: int
+    orders: list[BookEntryBody]
+
+
+def quote_body(quote: Quote) -> dict[str, object]:
+    """The public JSON form of a quote."""
+    return {
+        "price": quote.price,
+        "timestamp": format_timestamp(quote.timestamp),
+        "successful": quote.successful,
+        "reason": quote.reason,
+    }
+
+
+def _fills(fills: tuple[TradeFill, ...]) -> list[dict[str, object]]:
+    return [{"orderId": f.order_id, "amount": f.amount, "price": f.price} for f in fills]
+
+
+def trade_outcome_body(outcome: TradeOutcome) -> dict[str, object]:
+    """The public JSON form of a trade outcome."""
+    trade = outcome.trade
+    return {
+        "timestamp": format_timestamp(outcome.timestamp),
+        "successful": outcome.successful,
+        "reason": outcome.reason,
+        "tradeId": trade.id if trade else None,
+        "symbol": outcome.symbol,
+        "side": int(outcome.side),
+        "amount": outcome.amount,
+        "price": trade.price if trade else None,
+        "fills": _fills(trade.fills) if trade else [],
+    }
+
+
+def trade_record_body(trade: Trade) -> dict[str, object]:
+    """The public JSON form of a recorded trade."""
+    return {
+        "tradeId": trade.id,
+        "symbol": trade.symbol,
+        "side": int(trade.side),
+        "amount": trade.amount,
+        "price": trade.price,
+        "fills": _fills(trade.fills),
+        "timestamp": format_timestamp(trade.timestamp),
+    }
+
+
+def order_book_body(symbol: str, side: Side, entries: list[BookEntry]) -> dict[str, object]:
+    """The public JSON form of a book."""
+    return {
+        "symbol": symbol,
+        "side": int(side),
+        "orders": [{"id": e.id, "amount": e.amount, "price": e.price} for e in entries],
+    }

@@ -17,3 +17,5 @@ class ApiSettings(AwsSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     retry_after_seconds: Annotated[int, Field(ge=1, le=3600)] = 1
     max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 65_536
+    trade_deadline_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    idempotency_retention_hours: Annotated[int, Field(ge=24, le=24 * 30)] = 24

@@ -7,13 +7,13 @@ from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.errors import StoreUnavailable
+from shared.errors import StoreThrottled, StoreUnavailable
 
+_THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
 _UNAVAILABLE_CODES = frozenset(
     {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
         "InternalServerError",
         "ServiceUnavailable",
         "ResourceNotFoundException",
@@ -40,6 +40,8 @@ def store_errors() -> Iterator[None]:
         yield
     except ClientError as error:
         code = error_code(error)
+        if code in _THROTTLING_CODES:
+            raise StoreThrottled(f"the order store is throttling requests ({code})") from error
         if code in _UNAVAILABLE_CODES:
             raise StoreUnavailable(f"the order store refused the request ({code})") from error
         raise

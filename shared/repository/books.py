@@ -1,0 +1,142 @@
+"""Reading order books from GSI1: best first, a page at a time, only what the walk needs.
+
+GSI1 is eventually consistent. An order created (or re-priced) a moment ago may not be in the
+index yet — on AWS the lag is typically well under a second — so a quote or trade issued within
+that window may not see it. The reverse (an index entry for an order already filled or deleted)
+is harmless for trades: each fill is conditioned on the order's version, so a stale entry makes
+the transaction fail and the trade re-reads and re-plans, with what the failure revealed
+overriding the stale entries (`known`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from shared import keys
+from shared.book import RestingOrder
+from shared.codecs import Item
+from shared.models import BookEntry, Side
+from shared.repository._translate import store_errors
+from shared.schema import BOOK_INDEX
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+FIRST_PAGE = 10
+MAX_PAGE = 1000
+# Items are ~350 bytes and a Query is charged per 4 KB read, so a first page of up to ~10 items
+# costs the same capacity as a page of one: it saves round trips for free.
+
+
+def resting_order(item: Item) -> RestingOrder:
+    """A book item, decoded to what the walk needs."""
+    return RestingOrder(
+        id=int(item["id"]["N"]),
+        amount=int(item["amount"]["N"]),
+        price=Decimal(item["price"]["N"]),
+        version=int(item["version"]["N"]),
+    )
+
+
+class BookReader:
+    """Best-first reads of one (symbol, side) book."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def walk_order(
+        self,
+        symbol: str,
+        side: Side,
+        amount: int | None,
+        *,
+        known: Mapping[int, RestingOrder | None] | None = None,
+    ) -> Iterator[RestingOrder]:
+        """Resting orders best first, read lazily as the consumer asks for more.
+
+        With `amount`, each page's Limit is sized to what the walk still needs (every order holds
+        at least 1, so never more than the remaining amount; after the first page, the average
+        order size so far predicts how many more are needed). `known` holds states learnt from
+        failed transactions (None = gone) that override older index entries.
+        """
+        remaining = amount
+        seen_orders = seen_amount = 0
+        start_key: Item | None = None
+        while True:
+            limit = _page_limit(remaining, seen_orders, seen_amount)
+            items, start_key = self._page(symbol, side, limit, start_key)
+            for item in items:
+                order = _reconcile(resting_order(item), known)
+                if order is None:
+                    continue
+                seen_orders += 1
+                seen_amount += order.amount
+                if remaining is not None:
+                    remaining -= order.amount
+                yield order
+            if start_key is None:
+                return
+
+    def snapshot(self, symbol: str, side: Side, depth: int | None) -> list[BookEntry]:
+        """Up to `depth` resting orders (all when None) in walk order."""
+        entries: list[BookEntry] = []
+        start_key: Item | None = None
+        while depth is None or len(entries) < depth:
+            wanted = MAX_PAGE if depth is None else min(MAX_PAGE, depth - len(entries))
+            items, start_key = self._page(symbol, side, wanted, start_key)
+            for item in items:
+                order = resting_order(item)
+                entries.append(BookEntry(id=order.id, amount=order.amount, price=order.price))
+            if start_key is None:
+                break
+        return entries
+
+    def _page(
+        self, symbol: str, side: Side, limit: int, start_key: Item | None
+    ) -> tuple[list[Item], Item | None]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": BOOK_INDEX,
+            "KeyConditionExpression": "GSI1PK = :book",
+            "ExpressionAttributeValues": {":book": {"S": keys.book_pk(symbol, side)}},
+            "ProjectionExpression": "#id, #amount, #price, #version",
+            "ExpressionAttributeNames": {
+                "#id": "id",
+                "#amount": "amount",
+                "#price": "price",
+                "#version": "version",
+            },
+            "Limit": limit,
+        }
+        if start_key is not None:
+            request["ExclusiveStartKey"] = start_key
+        with store_errors():
+            response = self._client.query(**request)
+        return list(response.get("Items", [])), response.get("LastEvaluatedKey")
+
+
+def _page_limit(remaining: int | None, seen_orders: int, seen_amount: int) -> int:
+    if remaining is None:
+        return MAX_PAGE
+    if seen_orders == 0:
+        return max(1, min(remaining, FIRST_PAGE))
+    predicted = math.ceil(remaining * seen_orders / seen_amount * 1.25) + 1
+    return max(1, min(remaining, MAX_PAGE, max(FIRST_PAGE, predicted)))
+
+
+def _reconcile(
+    indexed: RestingOrder, known: Mapping[int, RestingOrder | None] | None
+) -> RestingOrder | None:
+    if not known or indexed.id not in known:
+        return indexed
+    truth = known[indexed.id]
+    if truth is None:
+        return None
+    if indexed.version >= truth.version:
+        return indexed
+    # A newer state at another price belongs elsewhere in the book; the index will move it.
+    return truth if truth.price == indexed.price else None
