@@ -1,8 +1,13 @@
 """Quotes and trades: plan with the pure book walk, commit in one transaction, retry on contention.
 
-A trade never fails because of contention. When a concurrent trade or amend wins the race for an
-order (its version check fails) or DynamoDB reports a transaction conflict or throttles, the desk
-re-reads the book and re-plans after a jittered exponential backoff, until `deadline`. Only a book
+A trade never fails because of contention. Within one process, trades on the same book take turns
+(a per-book lock, waited for no longer than the deadline): they would all plan from the same best
+order and all but one would lose, so queueing them turns a retry storm into one round of reads and
+one transaction each (measured in bench/trading.py: 40 clients on one book, from ~20 to ~250
+trades/s). Across processes (API replicas) the optimistic path remains: when a concurrent trade
+or amend wins the race for an order (its version check fails) or DynamoDB reports a transaction
+conflict or throttles, the desk re-reads the book and re-plans after a jittered exponential
+backoff, until `deadline`. Only a book
 that cannot cover the amount (or would need more orders than one transaction holds) makes a trade
 unsuccessful; a deadline that passes under sustained contention is a `StoreBusy` (503), never a
 half-applied trade.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -66,6 +72,8 @@ class TradeDesk:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._draw = draw
+        self._book_locks: dict[tuple[str, Side], threading.Lock] = {}
+        self._book_locks_guard = threading.Lock()
 
     def quote(self, symbol: str, side: Side, amount: int) -> Quote:
         """The price of taking `amount` from the book now; read-only."""
@@ -97,8 +105,23 @@ class TradeDesk:
         """A recorded trade. Raises `TradeNotFound`."""
         return self._trades.get(trade_id)
 
+    def _book_lock(self, symbol: str, side: Side) -> threading.Lock:
+        with self._book_locks_guard:
+            return self._book_locks.setdefault((symbol, side), threading.Lock())
+
     def _trade(self, symbol: str, side: Side, amount: int, claim: Claim | None) -> TradeOutcome:
         deadline = time.monotonic() + self._retry.deadline_seconds
+        book_lock = self._book_lock(symbol, side)
+        if not book_lock.acquire(timeout=self._retry.deadline_seconds):
+            raise StoreBusy(f"the {symbol} book is too busy; the trade was not placed")
+        try:
+            return self._plan_and_commit(symbol, side, amount, claim, deadline)
+        finally:
+            book_lock.release()
+
+    def _plan_and_commit(
+        self, symbol: str, side: Side, amount: int, claim: Claim | None, deadline: float
+    ) -> TradeOutcome:
         known: dict[int, RestingOrder | None] = {}
         for attempt in itertools.count():
             orders = self._books.walk_order(symbol, side, amount, known=known)

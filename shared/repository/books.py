@@ -25,10 +25,11 @@ from shared.schema import BOOK_INDEX
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-FIRST_PAGE = 10
+ITEMS_PER_READ_UNIT = 15
+FIRST_PAGE = ITEMS_PER_READ_UNIT
 MAX_PAGE = 1000
-# Items are ~350 bytes and a Query is charged per 4 KB read, so a first page of up to ~10 items
-# costs the same capacity as a page of one: it saves round trips for free.
+# An order item is ~263 bytes and a Query page is charged per started 4 KB, so a page of up to 15
+# items costs the same capacity as a page of one: pages are rounded up to whole read units.
 
 
 def resting_order(item: Item) -> RestingOrder:
@@ -124,8 +125,9 @@ def _page_limit(remaining: int | None, seen_orders: int, seen_amount: int) -> in
         return MAX_PAGE
     if seen_orders == 0:
         return max(1, min(remaining, FIRST_PAGE))
-    predicted = math.ceil(remaining * seen_orders / seen_amount * 1.25) + 1
-    return max(1, min(remaining, MAX_PAGE, max(FIRST_PAGE, predicted)))
+    predicted = math.ceil(remaining * seen_orders / seen_amount * 1.1) + 1
+    whole_units = math.ceil(predicted / ITEMS_PER_READ_UNIT) * ITEMS_PER_READ_UNIT
+    return max(1, min(remaining, MAX_PAGE, whole_units))
 
 
 def _reconcile(

@@ -119,17 +119,9 @@ class TradeRepository:
         for fill, reason in zip(fills, reasons, strict=False):
             if reason.get("Code") != "ConditionalCheckFailed":
                 continue
+            # With ReturnValuesOnConditionCheckFailure=ALL_OLD, DynamoDB (and DynamoDB Local and
+            # moto, pinned by a test) return the current item whenever it exists: no item means
+            # the order is gone.
             item: Item | None = reason.get("Item")
-            if item is None:
-                item = self._read_order(fill.order_id)
             conflict.observed[fill.order_id] = resting_order(item) if item else None
         return conflict
-
-    def _read_order(self, order_id: int) -> Item | None:
-        # Engines that ignore ReturnValuesOnConditionCheckFailure leave us guessing whether the
-        # order is gone or changed; one consistent read settles it.
-        with store_errors():
-            response = self._client.get_item(
-                TableName=self._table, Key=order_key(order_id), ConsistentRead=True
-            )
-        return response.get("Item")
