@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from services.api.settings import ApiSettings
+from services.devstack.stack import DEFAULT_DATA_DIR, LOOPBACK, Engine
 from shared.errors import StoreUnavailable
 from shared.settings import AwsSettings
 
@@ -64,6 +65,56 @@ def api(
     )
 
 
+@app.command()
+def dev(
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="DynamoDB engine: auto = DynamoDB Local if Java is found and the emulator can "
+            "be fetched, else moto (in memory only, one request at a time, with a notice)"
+        ),
+    ] = Engine.AUTO,
+    host: Annotated[str, typer.Option(help="API bind address")] = LOOPBACK,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="API port")] = 8080,
+    dynamodb_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="DynamoDB endpoint port (either engine)")
+    ] = 8000,
+    s3_port: Annotated[int, typer.Option(min=1, max=65535, help="S3 (moto) endpoint port")] = 5000,
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            help="DynamoDB Local's data folder (kept across restarts); emulator logs go to "
+            "logs/ next to it. moto keeps nothing on disk"
+        ),
+    ] = DEFAULT_DATA_DIR,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Delete the data in --data-dir first and start empty")
+    ] = False,
+) -> None:
+    """Run the whole stack locally: DynamoDB (DynamoDB Local or moto), S3 (moto) and the API.
+
+    Endpoints are 127.0.0.1 only and credentials fixed dummies, so it never reaches AWS.
+    Ctrl-C or SIGTERM stops everything.
+    """
+    from services.devstack.stack import DevOptions, StackError, run_stack, settings_overrides
+
+    options = DevOptions(
+        engine=engine,
+        host=host,
+        port=port,
+        dynamodb_port=dynamodb_port,
+        s3_port=s3_port,
+        data_dir=data_dir,
+        fresh=fresh,
+    )
+    settings = load(ApiSettings, **settings_overrides(options))
+    try:
+        run_stack(options, settings)
+    except StackError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code) from error
+
+
 @table_app.command("create")
 def table_create(
     dynamodb_endpoint_url: Annotated[
@@ -104,6 +155,44 @@ def table_export_workbench(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_workbench_model())
     typer.echo(f"wrote {output}")
+
+
+@app.command(
+    "load-job",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def load_job(context: typer.Context) -> None:
+    """Load one uploaded CSV (what the AWS Batch job runs): --bucket B --key K."""
+    from services.loader.cli import main as load_main
+
+    raise typer.Exit(load_main(context.args))
+
+
+@app.command()
+def upload(
+    file: Annotated[Path, typer.Argument(help="CSV of orders: orderId,symbol,side,amount,price")],
+    api: Annotated[str, typer.Option(help="Base URL of the API")] = "http://127.0.0.1:8080",
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for the loader to finish")
+    ] = 600,
+) -> None:
+    """Batch-load a CSV through the API: upload it, wait for the loader, print a summary."""
+    from rich.console import Console
+
+    from services.upload_client import UploadFailed
+    from services.upload_client import upload as run_upload
+
+    if not file.is_file():
+        typer.echo(f"error: {file} is not a readable file", err=True)
+        raise typer.Exit(2)
+    console = Console(soft_wrap=True, highlight=False)
+    try:
+        status = run_upload(file, api=api, timeout_seconds=timeout, console=console)
+    except UploadFailed as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    raise typer.Exit(status)
 
 
 def main() -> None:

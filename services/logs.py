@@ -11,6 +11,7 @@ _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, 
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's copy of the message with ANSI colours
 }
 
 

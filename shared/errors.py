@@ -43,6 +43,23 @@ class TradeNotFound(OrderManagementError):
         self.trade_id = trade_id
 
 
+class LoadNotFound(OrderManagementError):
+    """No batch load with this id exists."""
+
+    def __init__(self, load_id: str) -> None:
+        super().__init__(f"batch load {load_id} does not exist")
+        self.load_id = load_id
+
+
+class UploadMissing(OrderManagementError):
+    """The uploaded object is not (or no longer) in the bucket."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        super().__init__(f"s3://{bucket}/{key} does not exist")
+        self.bucket = bucket
+        self.key = key
+
+
 class IdempotencyMismatch(OrderManagementError):
     """The idempotency key was used before with a different request body."""
 

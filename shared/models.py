@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Side(IntEnum):
@@ -150,3 +150,47 @@ class BookEntry:
     id: int
     amount: int
     price: Decimal
+
+
+class LoadStatus(StrEnum):
+    """Where a batch load is: URL issued, loader running, or finished either way."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A rejected CSV row: its line as a text editor shows it (header = 1) and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadCounts:
+    """Rows seen so far: read = loaded + rejected."""
+
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLoad:
+    """A batch load of orders from one uploaded CSV object."""
+
+    id: str
+    status: LoadStatus
+    bucket: str
+    object_key: str
+    created_at: datetime
+    expires_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    counts: LoadCounts = LoadCounts()
+    errors: tuple[RowError, ...] = ()
+    reason: str | None = None
+    error_report_key: str | None = None

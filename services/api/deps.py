@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from shared.batch_loads import BatchLoadService
 from shared.repository import OrderRepository
 from shared.repository.books import BookReader
 from shared.trading import TradeDesk
@@ -30,7 +31,14 @@ def get_books(request: Request) -> BookReader:
     return books
 
 
+def get_batch_loads(request: Request) -> BatchLoadService:
+    """The app's batch-load service."""
+    loads: BatchLoadService = request.app.state.batch_loads
+    return loads
+
+
 Orders = Annotated[OrderRepository, Depends(get_orders)]
+BatchLoads = Annotated[BatchLoadService, Depends(get_batch_loads)]
 Desk = Annotated[TradeDesk, Depends(get_desk)]
 Books = Annotated[BookReader, Depends(get_books)]
 OrderId = Annotated[

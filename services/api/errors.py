@@ -13,6 +13,7 @@ from services.api.jsonio import ExactJSONResponse
 from shared.errors import (
     IdempotencyInFlight,
     IdempotencyMismatch,
+    LoadNotFound,
     OrderAlreadyExists,
     OrderNotFound,
     StoreUnavailable,
@@ -79,6 +80,7 @@ def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
 
     app.add_exception_handler(OrderNotFound, not_found)
     app.add_exception_handler(TradeNotFound, not_found)
+    app.add_exception_handler(LoadNotFound, not_found)
     app.add_exception_handler(OrderAlreadyExists, conflict)
     app.add_exception_handler(IdempotencyInFlight, conflict)
     app.add_exception_handler(IdempotencyMismatch, unprocessable)

@@ -9,12 +9,15 @@ from fastapi import FastAPI
 from services.api.errors import install_error_handlers
 from services.api.jsonio import ExactJSONResponse
 from services.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
-from services.api.routes import health, orders, trading
+from services.api.routes import batch_load, health, orders, trading
 from services.api.settings import ApiSettings
+from shared.batch_loads import BatchLoadService
 from shared.repository import AwsClients, OrderRepository, make_clients
 from shared.repository.books import BookReader
 from shared.repository.idempotency import IdempotencyStore
+from shared.repository.loads import LoadRepository
 from shared.repository.trades import TradeRepository
+from shared.repository.uploads import UploadStore
 from shared.trading import RetryPolicy, TradeDesk
 
 DESCRIPTION = """
@@ -59,7 +62,16 @@ def create_app(
         ),
         retry=RetryPolicy(deadline_seconds=settings.trade_deadline_seconds),
     )
+    app.state.batch_loads = BatchLoadService(
+        LoadRepository(clients.dynamodb, settings.table_name),
+        UploadStore(clients.s3),
+        bucket=settings.bucket_name,
+        upload_prefix=settings.upload_prefix,
+        url_lifetime=timedelta(seconds=settings.upload_url_expiry_seconds),
+    )
     install_error_handlers(app, retry_after_seconds=settings.retry_after_seconds)
+    # Before the orders router: `/api/orders/batch-load` must not be read as an order id.
+    app.include_router(batch_load.router)
     app.include_router(orders.router)
     app.include_router(trading.router)
     app.include_router(health.router)

@@ -8,6 +8,7 @@ silently ignored by a trading API.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -25,7 +26,16 @@ from pydantic import (
 
 from shared import validation
 from shared.clock import format_timestamp
-from shared.models import BookEntry, Order, Quote, Side, Trade, TradeFill, TradeOutcome
+from shared.models import (
+    BatchLoad,
+    BookEntry,
+    Order,
+    Quote,
+    Side,
+    Trade,
+    TradeFill,
+    TradeOutcome,
+)
 
 
 def _number_only(value: Any) -> Any:
@@ -358,4 +368,106 @@ def order_book_body(symbol: str, side: Side, entries: list[BookEntry]) -> dict[s
         "symbol": symbol,
         "side": int(side),
         "orders": [{"id": e.id, "amount": e.amount, "price": e.price} for e in entries],
+    }
+
+
+class BatchLoadStarted(BaseModel):
+    """A new batch load: upload the CSV with `PUT <preSignedUrl>` before it expires."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6f1d3c0e9b2a4f5e8d7c6b5a49382716",
+                    "preSignedUrl": "https://order-management-uploads.s3.us-east-1.amazonaws.com/"
+                    "uploads/6f1d3c0e9b2a4f5e8d7c6b5a49382716.csv?X-Amz-Algorithm=...",
+                    "objectKey": "uploads/6f1d3c0e9b2a4f5e8d7c6b5a49382716.csv",
+                    "creationTimestampUtc": "2024-05-16T10:45:21.148624Z",
+                    "expirationTimestampUtc": "2024-05-16T11:00:21.148624Z",
+                }
+            ]
+        }
+    )
+
+    id: str
+    preSignedUrl: str
+    objectKey: str
+    creationTimestampUtc: Timestamp
+    expirationTimestampUtc: Timestamp
+
+
+class RowErrorBody(BaseModel):
+    """A rejected row: its line number (header = line 1) and why."""
+
+    line: int
+    reason: str
+
+
+class BatchLoadStatusBody(BaseModel):
+    """Progress or outcome of a batch load."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6f1d3c0e9b2a4f5e8d7c6b5a49382716",
+                    "status": "SUCCEEDED",
+                    "rowsRead": 22,
+                    "rowsLoaded": 21,
+                    "rowsRejected": 1,
+                    "errors": [{"line": 7, "reason": "price: must be greater than 0"}],
+                    "createdAt": "2024-05-16T10:45:21.148624Z",
+                    "startedAt": "2024-05-16T10:45:40.000000Z",
+                    "finishedAt": "2024-05-16T10:45:41.500000Z",
+                    "reason": None,
+                    "errorReport": "s3://order-management-uploads/reports/6f1d….errors.csv",
+                }
+            ]
+        }
+    )
+
+    id: str
+    status: str
+    rowsRead: int
+    rowsLoaded: int
+    rowsRejected: int
+    errors: list[RowErrorBody]
+    createdAt: Timestamp
+    startedAt: Timestamp | None
+    finishedAt: Timestamp | None
+    reason: str | None
+    errorReport: str | None
+
+
+def _time_or_none(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment is not None else None
+
+
+def batch_load_started_body(load: BatchLoad, url: str) -> dict[str, object]:
+    """The public JSON form of a new batch load."""
+    return {
+        "id": load.id,
+        "preSignedUrl": url,
+        "objectKey": load.object_key,
+        "creationTimestampUtc": format_timestamp(load.created_at),
+        "expirationTimestampUtc": format_timestamp(load.expires_at),
+    }
+
+
+def batch_load_status_body(load: BatchLoad) -> dict[str, object]:
+    """The public JSON form of a batch load's status."""
+    return {
+        "id": load.id,
+        "status": load.status.value,
+        "rowsRead": load.counts.read,
+        "rowsLoaded": load.counts.loaded,
+        "rowsRejected": load.counts.rejected,
+        "errors": [{"line": e.line, "reason": e.reason} for e in load.errors],
+        "createdAt": format_timestamp(load.created_at),
+        "startedAt": _time_or_none(load.started_at),
+        "finishedAt": _time_or_none(load.finished_at),
+        "reason": load.reason,
+        "errorReport": (
+            f"s3://{load.bucket}/{load.error_report_key}" if load.error_report_key else None
+        ),
     }

@@ -19,3 +19,4 @@ class ApiSettings(AwsSettings):
     max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 65_536
     trade_deadline_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
     idempotency_retention_hours: Annotated[int, Field(ge=24, le=24 * 30)] = 24
+    upload_url_expiry_seconds: Annotated[int, Field(ge=60, le=900)] = 900

@@ -146,6 +146,7 @@ class DynamoDBLocal:
             "-jar",
             str(emulator / JAR_NAME),
             "-sharedDb",
+            "-disableTelemetry",
             "-port",
             str(self.port),
             *storage,

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -31,12 +31,19 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 def spawn(
-    command: Sequence[str], *, log: IO[bytes] | None, cwd: Path | None = None
+    command: Sequence[str],
+    *,
+    log: IO[bytes] | None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start `command` with its output going to `log` (or discarded)."""
     return subprocess.Popen(
         list(command),
         cwd=cwd,
+        env=dict(env) if env is not None else None,
+        # Its own session: Ctrl-C reaches only `om dev`, which then stops children in order.
+        start_new_session=True,
         stdin=subprocess.DEVNULL,
         stdout=log if log is not None else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,

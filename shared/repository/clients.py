@@ -23,9 +23,9 @@ class AwsClients:
     s3: S3Client
 
 
-def make_clients(settings: AwsSettings) -> AwsClients:
-    """Clients for the endpoints and credentials in `settings`."""
-    session = boto3.session.Session(
+def make_session(settings: AwsSettings) -> boto3.session.Session:
+    """A boto3 session with the explicit credentials in `settings`, else the default chain."""
+    return boto3.session.Session(
         aws_access_key_id=settings.aws_access_key_id,
         aws_secret_access_key=(
             settings.aws_secret_access_key.get_secret_value()
@@ -34,6 +34,16 @@ def make_clients(settings: AwsSettings) -> AwsClients:
         ),
         region_name=settings.region,
     )
+
+
+def dynamodb_endpoint(settings: AwsSettings) -> str:
+    """The DynamoDB endpoint URL: the configured one, else the region's."""
+    return settings.dynamodb_endpoint_url or f"https://dynamodb.{settings.region}.amazonaws.com"
+
+
+def make_clients(settings: AwsSettings) -> AwsClients:
+    """Clients for the endpoints and credentials in `settings`."""
+    session = make_session(settings)
     config = Config(
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
@@ -44,11 +54,16 @@ def make_clients(settings: AwsSettings) -> AwsClients:
     dynamodb = session.client(
         "dynamodb", endpoint_url=settings.dynamodb_endpoint_url, config=config
     )
+    # Presigned URLs must name the regional endpoint: signed for the global host, buckets in
+    # newer regions answer 307 or SignatureDoesNotMatch. Local emulators want path style.
     s3 = session.client(
         "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        config=config.merge(Config(s3={"addressing_style": "path"}))
-        if settings.s3_endpoint_url
-        else config,
+        endpoint_url=settings.s3_endpoint_url or f"https://s3.{settings.region}.amazonaws.com",
+        config=config.merge(
+            Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path" if settings.s3_endpoint_url else "virtual"},
+            )
+        ),
     )
     return AwsClients(dynamodb=dynamodb, s3=s3)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,8 +18,16 @@ from fastapi import FastAPI
 
 from services.api.main import create_app
 from services.api.settings import ApiSettings
-from services.devstack.processes import free_port
-from tests.conftest import Store
+from services.devstack.processes import free_port, spawn, stop, wait_for_port
+from services.loader.cli import build_job
+from services.loader.settings import LoaderSettings
+from shared.batch_loads import BatchLoadService
+from shared.models import BatchLoad
+from shared.repository import AwsClients, OrderRepository, ensure_bucket, ensure_table, make_clients
+from shared.repository.admin import delete_table
+from shared.repository.loads import LoadRepository
+from shared.repository.uploads import UploadStore
+from tests.conftest import ENGINES, Store
 
 ApiFactory = Callable[..., httpx.Client]
 
@@ -74,3 +87,78 @@ def serve_api(store: Store, api_settings: ApiSettings) -> Iterator[ApiFactory]:
 def api(serve_api: ApiFactory) -> httpx.Client:
     """An HTTP client talking to the API over the test's table."""
     return serve_api()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto's server in a child process, serialized as `om dev` runs it; its endpoint URL."""
+    port = free_port()
+    process = spawn(
+        [sys.executable, "-m", "services.devstack.moto_server", "--port", str(port), "--serialize"],
+        log=None,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30, process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@dataclass
+class LoaderStore:
+    """Loader settings on one engine (S3 always on moto server), with helpers to stage uploads."""
+
+    engine: str
+    settings: LoaderSettings
+    clients: AwsClients
+    service: BatchLoadService
+
+    def upload(self, content: bytes) -> BatchLoad:
+        """Start a load through the API's service and PUT `content` to its presigned URL."""
+        load, url = self.service.start()
+        response = httpx.put(url, content=content)
+        assert response.status_code == 200, response.text
+        return load
+
+    def run(self, load: BatchLoad, **overrides: object) -> int:
+        """Run the loader in-process on the load's object, as `om load-job` would."""
+        settings = self.settings.model_copy(update=overrides)
+        return build_job(settings).run(load.bucket, load.object_key)
+
+    def orders(self) -> OrderRepository:
+        return OrderRepository(self.clients.dynamodb, self.settings.table_name)
+
+
+@pytest.fixture(params=ENGINES)
+def loader_store(
+    request: pytest.FixtureRequest, moto_server: str, tmp_path: Path
+) -> Iterator[LoaderStore]:
+    """A fresh table (moto server or DynamoDB Local) and bucket (moto server)."""
+    table_name = f"om-load-{uuid.uuid4().hex[:12]}"
+    dynamodb_url = moto_server
+    if request.param == "dynamodb-local":
+        dynamodb_url = request.getfixturevalue("dynamodb_local").endpoint_url
+    settings = LoaderSettings(
+        table_name=table_name,
+        bucket_name=f"om-{uuid.uuid4().hex[:12]}",
+        dynamodb_endpoint_url=dynamodb_url,
+        s3_endpoint_url=moto_server,
+        aws_access_key_id="omlocal",
+        aws_secret_access_key="omlocalsecret",
+        download_dir=tmp_path / "downloads",
+        progress_interval_seconds=0.05,
+        write_deadline_seconds=30,
+        load_workers=4,
+    )
+    clients = make_clients(settings)
+    ensure_table(clients.dynamodb, table_name)
+    ensure_bucket(clients.s3, settings.bucket_name, settings.region)
+    service = BatchLoadService(
+        LoadRepository(clients.dynamodb, table_name),
+        UploadStore(clients.s3),
+        bucket=settings.bucket_name,
+        upload_prefix=settings.upload_prefix,
+        url_lifetime=timedelta(minutes=15),
+    )
+    yield LoaderStore(request.param, settings, clients, service)
+    delete_table(clients.dynamodb, table_name)

@@ -1,0 +1,63 @@
+"""`om load-job --bucket B --key K`: the AWS Batch job's command (`Ref::bucket`, `Ref::key`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from services.loader.job import EXIT_RETRY, LoadJob
+from services.loader.settings import LoaderSettings
+from services.logs import configure_logging
+from shared.errors import StoreUnavailable
+from shared.repository import make_clients
+from shared.repository.batch_writer import BatchWriter
+from shared.repository.loads import LoadRepository
+from shared.repository.uploads import UploadStore
+
+EXIT_USAGE = 2
+log = logging.getLogger("om.loader")
+
+
+def build_job(settings: LoaderSettings) -> LoadJob:
+    """The job wired to the table, the bucket and a batch writer sized for its workers."""
+    clients = make_clients(settings)
+    return LoadJob(
+        loads=LoadRepository(clients.dynamodb, settings.table_name),
+        uploads=UploadStore(clients.s3),
+        writer=BatchWriter(
+            settings,
+            pool_size=settings.load_workers,
+            deadline_seconds=settings.write_deadline_seconds,
+        ),
+        upload_prefix=settings.upload_prefix,
+        report_prefix=settings.report_prefix,
+        download_dir=settings.download_dir,
+        workers=settings.load_workers,
+        progress_interval=settings.progress_interval_seconds,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse → run → exit status (0 processed, 1 worth a retry, 2 bad usage or settings)."""
+    parser = argparse.ArgumentParser(
+        prog="om load-job", description="Load one uploaded orders CSV into the table."
+    )
+    parser.add_argument("--bucket", required=True, help="bucket of the uploaded object")
+    parser.add_argument("--key", required=True, help="key of the uploaded object")
+    arguments = parser.parse_args(argv)
+    try:
+        settings = LoaderSettings()
+    except ValidationError as error:
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"])
+            parser.exit(EXIT_USAGE, f"error: setting OM_{name.upper()}: {problem['msg']}\n")
+    configure_logging(settings.log_level)
+    try:
+        job = build_job(settings)
+    except StoreUnavailable as error:
+        log.error("cannot start", extra={"reason": str(error)})
+        return EXIT_RETRY
+    return job.run(arguments.bucket, arguments.key)

@@ -1,0 +1,28 @@
+"""Settings of the loader job (`OM_*` environment variables)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from shared.settings import AwsSettings
+
+
+class LoaderSettings(AwsSettings):
+    """What `om load-job` reads: the shared AWS settings plus how to load."""
+
+    download_dir: Path = Path(tempfile.gettempdir())
+    report_prefix: str = "reports/"
+    load_workers: Annotated[int, Field(ge=1, le=256)] = 16
+    progress_interval_seconds: Annotated[float, Field(gt=0, le=300)] = 2.0
+    write_deadline_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("report_prefix")
+    @classmethod
+    def _report_prefix_is_a_folder(cls, value: str) -> str:
+        value = value.strip("/")
+        return f"{value}/" if value else ""
