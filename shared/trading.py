@@ -48,7 +48,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, draw: Callable[[], float]) -> float:
         """How long to wait before attempt `attempt + 1`."""
-        return draw() * min(self.cap_seconds, self.base_seconds * 2.0**attempt)
+        return draw() * min(self.cap_seconds, self.base_seconds * 2.0 ** min(attempt, 32))
 
 
 class TradeDesk:

@@ -118,8 +118,10 @@ def read_orders(lines: Iterable[str]) -> Iterator[ParsedRow | RowError]:
         header = next(reader, None)
     except csv.Error as error:
         raise NotAnOrdersFile(f"line 1 is not CSV: {error}") from error
-    if header is None or not any(field.strip() for field in header):
+    if header is None:
         raise NotAnOrdersFile(f"the file is empty; line 1 must be the header {HEADER_TEXT}")
+    if not any(field.strip() for field in header):
+        raise NotAnOrdersFile(f"line 1 is blank; it must be the header {HEADER_TEXT}")
     columns = _columns(header)
     width = len(header)
     last_line = reader.line_num

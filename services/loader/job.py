@@ -155,7 +155,9 @@ class PartitionedWriter:
             try:
                 self.writer.write(items)
             except BaseException as error:
-                self.failure = error
+                with self._lock:
+                    if self.failure is None:  # the first failure explains the run
+                        self.failure = error
                 continue
             with self._lock:
                 self.written_rows += rows

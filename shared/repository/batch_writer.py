@@ -59,9 +59,10 @@ class BatchWriter:
         self._table_json = json.dumps(settings.table_name)
         self._url = dynamodb_endpoint(settings)
         self._region = settings.region
-        self._credentials = make_session(settings).get_credentials()
-        if self._credentials is None:
+        credentials = make_session(settings).get_credentials()
+        if credentials is None:
             raise StoreUnavailable("no AWS credentials found for DynamoDB")
+        self._credentials: Credentials = credentials
         self._http = urllib3.PoolManager(
             maxsize=pool_size,
             block=True,
@@ -90,7 +91,9 @@ class BatchWriter:
                 return
             attempt += 1
             self.retries += 1
-            pause = random.random() * min(self._max_delay, self._base_delay * 2.0**attempt)
+            pause = random.random() * min(
+                self._max_delay, self._base_delay * 2.0 ** min(attempt, 32)
+            )
             if time.monotonic() + pause > deadline:
                 raise StoreUnavailable(f"BatchWriteItem kept failing: {outcome[1]}")
             self._sleep(pause)
@@ -111,8 +114,9 @@ class BatchWriter:
                 "X-Amz-Target": "DynamoDB_20120810.BatchWriteItem",
             },
         )
-        credentials: Credentials = self._credentials.get_frozen_credentials()  # type: ignore[union-attr, assignment]
-        SigV4Auth(credentials, "dynamodb", self._region).add_auth(request)
+        # Frozen per request: a rotating task-role credential cannot change mid-signature.
+        frozen = self._credentials.get_frozen_credentials()
+        SigV4Auth(frozen, "dynamodb", self._region).add_auth(request)
         self.requests_sent += 1
         try:
             response = self._http.request(

@@ -147,6 +147,9 @@ def loader_store(
         aws_secret_access_key="omlocalsecret",
         download_dir=tmp_path / "downloads",
         progress_interval_seconds=0.05,
+        # moto slows down with thousands of items; a busy CI machine must not turn that into
+        # timeouts (the production default is 3 s).
+        read_timeout_seconds=30,
         write_deadline_seconds=30,
         load_workers=4,
     )
