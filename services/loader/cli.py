@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from collections.abc import Sequence
 
 from pydantic import ValidationError
@@ -40,6 +41,11 @@ def build_job(settings: LoaderSettings) -> LoadJob:
     )
 
 
+def _exit_on_sigterm(signum: int, _: object) -> None:
+    log.warning("stopping on SIGTERM; a rerun of this upload completes the load")
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse → run → exit status (0 processed, 1 worth a retry, 2 bad usage or settings)."""
     parser = argparse.ArgumentParser(
@@ -55,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = ".".join(str(part) for part in problem["loc"])
             parser.exit(EXIT_USAGE, f"error: setting OM_{name.upper()}: {problem['msg']}\n")
     configure_logging(settings.log_level)
+    # In a container the loader is PID 1, for which the kernel drops SIGTERM unless a handler is
+    # installed: without this, Batch would wait out its stop timeout and SIGKILL. Exiting here
+    # runs the job's cleanup; the load stays RUNNING and a rerun finishes it.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         job = build_job(settings)
     except StoreUnavailable as error:

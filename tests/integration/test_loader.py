@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from services.loader.cli import build_job
-from shared.models import LoadStatus, Side
+from shared.models import BatchLoad, LoadStatus, Side
 from shared.repository.books import BookReader
 from shared.repository.idempotency import IdempotencyStore
 from shared.repository.loads import LoadRepository
@@ -186,15 +186,13 @@ def test_running_the_same_upload_twice_gives_the_same_table(loader_store: Loader
     assert (done.status, done.counts.read, done.counts.loaded) == (LoadStatus.SUCCEEDED, 300, 300)
 
 
-def test_rerun_after_a_crash_half_way_gives_the_same_table_as_a_clean_run(
-    loader_store: LoaderStore,
-) -> None:
-    load = loader_store.upload(big_csv(3000))
+def start_loader_process(store: LoaderStore, load: BatchLoad) -> subprocess.Popen[bytes]:
+    """`om load-job` as Batch runs it, returned once it has written its first rows."""
     env = {
         **os.environ,
         **{
             f"OM_{name.upper()}": str(value)
-            for name, value in loader_store.settings.model_dump().items()
+            for name, value in store.settings.model_dump().items()
             if value is not None and not isinstance(value, dict)
         },
         "OM_AWS_SECRET_ACCESS_KEY": "omlocalsecret",
@@ -207,10 +205,29 @@ def test_rerun_after_a_crash_half_way_gives_the_same_table_as_a_clean_run(
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while status(loader_store, load.id).counts.loaded == 0:
-        assert process.poll() is None, "the loader finished before it could be killed"
+    while status(store, load.id).counts.loaded == 0:
+        assert process.poll() is None, "the loader finished before it could be stopped"
         assert time.monotonic() < deadline
         time.sleep(0.01)
+    return process
+
+
+def test_sigterm_stops_the_loader_promptly_and_a_rerun_completes(
+    loader_store: LoaderStore,
+) -> None:
+    load = loader_store.upload(big_csv(3000))
+    process = start_loader_process(loader_store, load)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    assert loader_store.run(load) == 0
+    assert status(loader_store, load.id).counts.loaded == 3000
+
+
+def test_rerun_after_a_crash_half_way_gives_the_same_table_as_a_clean_run(
+    loader_store: LoaderStore,
+) -> None:
+    load = loader_store.upload(big_csv(3000))
+    process = start_loader_process(loader_store, load)
     process.send_signal(signal.SIGKILL)
     process.wait()
     crashed = status(loader_store, load.id)
