@@ -130,6 +130,12 @@ class PartitionedWriter:
         if len(batch) == MAX_BATCH_ITEMS:
             self._flush(partition)
 
+    def abandon(self) -> None:
+        """Stop without waiting (the process is exiting): writers skip what is still queued."""
+        with self._lock:
+            if self.failure is None:
+                self.failure = RuntimeError("abandoned")
+
     def close(self) -> None:
         """Send what is pending, wait for every writer; raise the first write failure."""
         for partition in range(self.partitions):
@@ -263,8 +269,12 @@ class _Run:
                         if self.job.monotonic() >= next_progress:
                             self.job.loads.record_progress(self.load_id, self.counts())
                             next_progress = self.job.monotonic() + self.job.progress_interval
-            finally:
-                self.partitions.close()
+            except BaseException:
+                # Exiting (SIGTERM) or failing: do not wait out retries of queued batches; a
+                # rerun writes the same items.
+                self.partitions.abandon()
+                raise
+            self.partitions.close()
         report_key = self._publish_report()
         self.job.loads.finish(
             self.load_id,
