@@ -1,0 +1,100 @@
+"""Pipeline: an upload lands in the bucket → EventBridge → one Batch job for that object.
+
+The rule's pattern is `services.loader.events.upload_event_pattern` (the same one `om dev`
+mirrors locally) and the target passes the object's bucket and key as the job's parameters.
+EventBridge retries a SubmitJob that fails and, when it gives up, parks the event in a
+dead-letter queue instead of losing the upload.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Environment, Stack
+from aws_cdk import aws_batch as batch
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import nag
+from infra.container_env import UPLOAD_PREFIX
+from infra.load_jobs import BUCKET_PARAMETER, KEY_PARAMETER
+from services.loader.events import upload_event_pattern
+
+DESCRIPTION = "order-management: S3 upload → EventBridge → AWS Batch load job"
+SUBMIT_RETRY_ATTEMPTS = 8
+MAX_EVENT_AGE = Duration.hours(6)
+
+
+class PipelineStack(Stack):
+    """The upload rule, its Batch target and the dead-letter queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        job_queue: batch.IJobQueue,
+        job_definition: batch.IJobDefinition,
+        env: Environment | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id, env=env, description=DESCRIPTION)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        nag.acknowledge(
+            self.dead_letters,
+            "SQS3",
+            "This queue is itself a dead-letter queue: EventBridge parks uploads here when it "
+            "cannot submit their load job.",
+        )
+        cloudwatch.Alarm(
+            self,
+            "UndeliveredUploads",
+            alarm_description="An upload's load job could not be submitted; see the DLQ",
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5)
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+        pattern = upload_event_pattern(bucket.bucket_name, UPLOAD_PREFIX)
+        self.rule = events.Rule(
+            self,
+            "UploadCreated",
+            description="A CSV uploaded for a batch load starts its load job",
+            event_pattern=events.EventPattern(
+                source=pattern["source"],
+                detail_type=pattern["detail-type"],
+                detail=pattern["detail"],
+            ),
+        )
+        self.rule.add_target(
+            targets.BatchJob(
+                job_queue.job_queue_arn,
+                job_queue,
+                job_definition.job_definition_arn,
+                job_definition,
+                job_name="om-load-job",
+                event=events.RuleTargetInput.from_object(
+                    {
+                        "Parameters": {
+                            BUCKET_PARAMETER: events.EventField.from_path("$.detail.bucket.name"),
+                            KEY_PARAMETER: events.EventField.from_path("$.detail.object.key"),
+                        }
+                    }
+                ),
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=SUBMIT_RETRY_ATTEMPTS,
+                max_event_age=MAX_EVENT_AGE,
+            )
+        )
