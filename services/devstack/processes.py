@@ -42,8 +42,6 @@ def spawn(
         list(command),
         cwd=cwd,
         env=dict(env) if env is not None else None,
-        # Its own session: Ctrl-C reaches only `om dev`, which then stops children in order.
-        start_new_session=True,
         stdin=subprocess.DEVNULL,
         stdout=log if log is not None else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,

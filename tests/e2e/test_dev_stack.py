@@ -38,9 +38,18 @@ needs_java = pytest.mark.skipif(
 JPM_BUY = {"symbol": "JPM", "side": 0, "amount": 20, "price": 20}
 
 
-def assert_every_port_closed(stack: DevStack) -> None:
-    """After om dev has exited, neither the API nor an emulator may still be listening."""
-    still_open = [port for port in stack.ports if accepts_connections(port)]
+def assert_every_port_closed(stack: DevStack, grace_seconds: float = 5.0) -> None:
+    """After om dev has exited, neither the API nor an emulator may still be listening.
+
+    A killed emulator's listening sockets can outlive its process by a moment while the kernel
+    tears them down (seen with no owner in `ss -ltnp`), hence a short grace period.
+    """
+    deadline = time.monotonic() + grace_seconds
+    while True:
+        still_open = [port for port in stack.ports if accepts_connections(port)]
+        if not still_open or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert still_open == [], f"ports still accepting connections: {still_open}"
 
 
