@@ -47,7 +47,8 @@ def make_clients(settings: AwsSettings) -> AwsClients:
     config = Config(
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        # total_max_attempts counts the first try; botocore's max_attempts would not.
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         max_pool_connections=settings.max_pool_connections,
         tcp_keepalive=True,
     )

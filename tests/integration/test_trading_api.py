@@ -373,3 +373,20 @@ def test_transient_transaction_failure_is_retried_not_reported(
     assert failures == 2
     assert (body["successful"], body["price"]) == (True, 442)
     assert book(seeded) == [(4, 8)]
+
+
+def test_a_quote_reads_one_small_page_of_only_the_walked_attributes(
+    seeded: httpx.Client, store: Store
+) -> None:
+    queries: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        queries.append(dict(params))
+
+    with hook(store, "provide-client-params.dynamodb.Query", record):
+        assert quote(seeded, 22)["price"] == 442
+    assert len(queries) == 1
+    assert queries[0]["Limit"] <= 15  # never the 1 MB page the original read
+    names = queries[0]["ExpressionAttributeNames"]
+    projected = {names[part.strip()] for part in queries[0]["ProjectionExpression"].split(",")}
+    assert projected == {"id", "amount", "price", "version"}
