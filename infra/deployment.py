@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import App, Environment, Tags
+from aws_cdk import App, Environment, Stack, Tags
 
 from infra.compute import ComputeStack
 from infra.config import DeploymentConfig
 from infra.data import DataStack
+from infra.monitoring import MonitoringStack
 from infra.network import NetworkStack
 from infra.pipeline import PipelineStack
 from infra.registry import RegistryStack
@@ -23,11 +24,19 @@ class Deployment:
     data: DataStack
     compute: ComputeStack
     pipeline: PipelineStack
+    monitoring: MonitoringStack
 
     @property
-    def stacks(self) -> tuple[NetworkStack, RegistryStack, DataStack, ComputeStack, PipelineStack]:
+    def stacks(self) -> tuple[Stack, ...]:
         """Every stack, in deployment order."""
-        return (self.network, self.registry, self.data, self.compute, self.pipeline)
+        return (
+            self.network,
+            self.registry,
+            self.data,
+            self.compute,
+            self.pipeline,
+            self.monitoring,
+        )
 
 
 def aws_environment(config: DeploymentConfig, app: App) -> Environment:
@@ -70,12 +79,28 @@ def build(app: App, config: DeploymentConfig) -> Deployment:
     pipeline = PipelineStack(
         app,
         f"{prefix}-Pipeline",
+        config=config,
+        table=data.table,
         bucket=data.bucket,
         job_queue=compute.loader.queue,
         job_definition=compute.loader.job_definition,
         env=env,
     )
-    deployment = Deployment(network, registry, data, compute, pipeline)
+    monitoring = MonitoringStack(
+        app,
+        f"{prefix}-Monitoring",
+        config=config,
+        load_balancer=network.load_balancer,
+        target_group=compute.api.target_group,
+        firewall_metric_name=network.firewall.metric_name,
+        table=data.table,
+        upload_dead_letters=pipeline.dead_letters,
+        job_failed_rule=pipeline.reconciler.rule,
+        reconciler=pipeline.reconciler.state_machine,
+        reconciler_dead_letters=pipeline.reconciler.dead_letters,
+        env=env,
+    )
+    deployment = Deployment(network, registry, data, compute, pipeline, monitoring)
     for stack in deployment.stacks:
         Tags.of(stack).add("project", "order-management")
         Tags.of(stack).add("environment", config.name)

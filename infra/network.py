@@ -4,7 +4,8 @@ Tasks and jobs run in private *isolated* subnets: no NAT gateway, no route to th
 Everything they talk to is reached through VPC endpoints — gateway endpoints for S3 (also where
 ECR keeps image layers) and DynamoDB; interface endpoints for ECR (api, dkr) and CloudWatch Logs,
 which is all a Fargate task (ECS service or Batch job) needs to pull its image and ship its logs.
-The load balancer lives in the public subnets; only the configured CIDRs may reach it.
+The load balancer lives in the public subnets; only the configured CIDRs may reach it, through
+an AWS WAF web ACL (`infra.firewall`). Outside dev it serves HTTPS only: port 80 just redirects.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from constructs import Construct
 
 from infra import nag
 from infra.config import DeploymentConfig
+from infra.firewall import ApiFirewall
 from infra.log_retention import retention
 
 DESCRIPTION = "order-management: VPC, endpoints, flow logs and the API load balancer"
@@ -43,7 +45,7 @@ INTERFACE_ENDPOINTS = {
 
 
 class NetworkStack(Stack):
-    """The VPC, its endpoints and flow logs, and the internet-facing ALB with its listener."""
+    """The VPC, its endpoints and flow logs, the internet-facing ALB, its listener and firewall."""
 
     def __init__(
         self,
@@ -136,6 +138,15 @@ class NetworkStack(Stack):
             idle_timeout=Duration.seconds(60),
         )
         self.load_balancer.log_access_logs(self._access_log_bucket(removal))
+        self.firewall = ApiFirewall(
+            self,
+            "Firewall",
+            load_balancer=self.load_balancer,
+            limits=config.waf,
+            metric_name=f"{config.stack_prefix}-Api",
+            log_retention_days=config.log_retention_days,
+            removal=removal,
+        )
 
         if config.certificate_arn:
             self.listener = self.load_balancer.add_listener(

@@ -1,15 +1,17 @@
 """Least-privilege grants: exactly the AWS actions each service's code calls, on what it calls them.
 
 The action lists are the contract `tests/infra/test_iam_contract.py` checks against a static scan
-of `shared/repository/` (every boto3 call and the loader's raw BatchWriteItem), so a new call
-fails the tests until it is granted here, and a grant nobody calls fails them too.
+of `shared/repository/` (every boto3 call and the loader's raw TransactWriteItems and GetItem),
+so a new call fails the tests until it is granted here, and a grant nobody calls fails them too.
 
 * API: orders/trades/idempotency/load records are read and written item by item
   (GetItem, PutItem, DeleteItem); a trade's TransactWriteItems needs the actions of its parts
   (Update and Delete of filled orders, Put of the trade and idempotency records — no
   ConditionCheck); books are a Query on GSI1 only; batch loads presign a PutObject on the
   upload prefix (the URL carries the task role's authority, so the role needs it).
-* Loader: the load record moves with UpdateItem; orders go in with BatchWriteItem; the upload is
+* Loader: the load record moves with UpdateItem and is read with GetItem; orders go in with
+  TransactWriteItems of Puts (each batch with its marker; a marker is read back with GetItem); the
+  upload is
   read with HeadObject + (ranged) GetObject, both `s3:GetObject`, plus `s3:ListBucket` on the
   bucket so a vanished upload is a 404 (`UploadMissing` → FAILED) rather than a 403 retried
   forever; the report goes up with upload_file, which turns multipart above 8 MB
@@ -34,7 +36,7 @@ API_TABLE_ACTIONS = (
 API_BOOK_INDEX_ACTIONS = ("dynamodb:Query",)
 API_UPLOAD_ACTIONS = ("s3:PutObject",)
 
-LOADER_TABLE_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:UpdateItem")
+LOADER_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 LOADER_UPLOAD_ACTIONS = ("s3:GetObject",)
 LOADER_BUCKET_ACTIONS = ("s3:ListBucket",)
 LOADER_REPORT_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject")

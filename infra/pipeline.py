@@ -1,16 +1,18 @@
-"""Pipeline: an upload lands in the bucket → EventBridge → one Batch job for that object.
+"""Pipeline: an upload lands in the bucket → EventBridge → one Batch job for that object; a job
+that fails for good → its load marked FAILED.
 
 The rule's pattern is `services.loader.events.upload_event_pattern` (the same one `om dev`
 mirrors locally) and the target passes the object's bucket and key as the job's parameters.
 EventBridge retries a SubmitJob that fails and, when it gives up, parks the event in a
-dead-letter queue instead of losing the upload.
+dead-letter queue instead of losing the upload. The end of the pipeline is `infra.reconciler`:
+no load stays RUNNING after Batch gave up on its job.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Environment, Stack
+from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_batch as batch
-from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
@@ -18,8 +20,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import nag
+from infra.config import DeploymentConfig
 from infra.container_env import UPLOAD_PREFIX
 from infra.load_jobs import BUCKET_PARAMETER, KEY_PARAMETER
+from infra.reconciler import LoadReconciler
 from services.loader.events import upload_event_pattern
 
 DESCRIPTION = "order-management: S3 upload → EventBridge → AWS Batch load job"
@@ -28,13 +32,15 @@ MAX_EVENT_AGE = Duration.hours(6)
 
 
 class PipelineStack(Stack):
-    """The upload rule, its Batch target and the dead-letter queue."""
+    """The upload rule, its Batch target and dead-letter queue; the failed-job reconciler."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        config: DeploymentConfig,
+        table: dynamodb.ITableV2,
         bucket: s3.IBucket,
         job_queue: batch.IJobQueue,
         job_definition: batch.IJobDefinition,
@@ -54,18 +60,7 @@ class PipelineStack(Stack):
             "This queue is itself a dead-letter queue: EventBridge parks uploads here when it "
             "cannot submit their load job.",
         )
-        cloudwatch.Alarm(
-            self,
-            "UndeliveredUploads",
-            alarm_description="An upload's load job could not be submitted; see the DLQ",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5)
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        # Its alarm is the monitoring stack's (UndeliveredUploads), with every other alarm.
 
         pattern = upload_event_pattern(bucket.bucket_name, UPLOAD_PREFIX)
         self.rule = events.Rule(
@@ -97,4 +92,12 @@ class PipelineStack(Stack):
                 retry_attempts=SUBMIT_RETRY_ATTEMPTS,
                 max_event_age=MAX_EVENT_AGE,
             )
+        )
+        self.reconciler = LoadReconciler(
+            self,
+            "LoadReconciler",
+            table=table,
+            job_queue=job_queue,
+            log_retention_days=config.log_retention_days,
+            removal=RemovalPolicy.DESTROY if config.is_dev else RemovalPolicy.RETAIN,
         )

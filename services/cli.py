@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 
 from services.api.settings import ApiSettings
-from services.devstack.stack import DEFAULT_DATA_DIR, LOOPBACK, Engine
 from shared.errors import StoreUnavailable
 from shared.settings import AwsSettings
 
@@ -22,6 +21,15 @@ app = typer.Typer(
 )
 table_app = typer.Typer(help="Create and describe the single DynamoDB table.", no_args_is_help=True)
 app.add_typer(table_app, name="table")
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys directly in the table (for the operator who "
+    "bootstraps the first admin key; needs AWS credentials and the usual OM_* settings).",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+if TYPE_CHECKING:
+    from shared.repository.api_keys import ApiKeyRepository
 
 SettingsT = TypeVar("SettingsT", bound=AwsSettings)
 
@@ -65,54 +73,18 @@ def api(
     )
 
 
-@app.command()
-def dev(
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            help="DynamoDB engine: auto = DynamoDB Local if Java is found and the emulator can "
-            "be fetched, else moto (in memory only, one request at a time, with a notice)"
-        ),
-    ] = Engine.AUTO,
-    host: Annotated[str, typer.Option(help="API bind address")] = LOOPBACK,
-    port: Annotated[int, typer.Option(min=1, max=65535, help="API port")] = 8080,
-    dynamodb_port: Annotated[
-        int, typer.Option(min=1, max=65535, help="DynamoDB endpoint port (either engine)")
-    ] = 8000,
-    s3_port: Annotated[int, typer.Option(min=1, max=65535, help="S3 (moto) endpoint port")] = 5000,
-    data_dir: Annotated[
-        Path,
-        typer.Option(
-            help="DynamoDB Local's data folder (kept across restarts); emulator logs go to "
-            "logs/ next to it. moto keeps nothing on disk"
-        ),
-    ] = DEFAULT_DATA_DIR,
-    fresh: Annotated[
-        bool, typer.Option("--fresh", help="Delete the data in --data-dir first and start empty")
-    ] = False,
-) -> None:
-    """Run the whole stack locally: DynamoDB (DynamoDB Local or moto), S3 (moto) and the API.
+# `om dev`'s options and code live in the local stack, imported only when `om dev` runs: the
+# containers' `om api` and `om load-job` must not load the local stack or its dependencies.
+@app.command(
+    "dev",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def dev(context: typer.Context) -> None:
+    """Run the whole stack locally: DynamoDB, S3 and the API (om dev --help for the options)."""
+    from services.devstack.command import main as dev_main
 
-    Endpoints are 127.0.0.1 only and credentials fixed dummies, so it never reaches AWS.
-    Ctrl-C or SIGTERM stops everything.
-    """
-    from services.devstack.stack import DevOptions, StackError, run_stack, settings_overrides
-
-    options = DevOptions(
-        engine=engine,
-        host=host,
-        port=port,
-        dynamodb_port=dynamodb_port,
-        s3_port=s3_port,
-        data_dir=data_dir,
-        fresh=fresh,
-    )
-    settings = load(ApiSettings, **settings_overrides(options))
-    try:
-        run_stack(options, settings)
-    except StackError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(error.exit_code) from error
+    raise typer.Exit(dev_main(context.args))
 
 
 @table_app.command("create")
@@ -157,6 +129,102 @@ def table_export_workbench(
     typer.echo(f"wrote {output}")
 
 
+def _api_keys(settings: AwsSettings) -> ApiKeyRepository:
+    from shared.repository import make_clients
+    from shared.repository.api_keys import ApiKeyRepository
+
+    return ApiKeyRepository(make_clients(settings).dynamodb, settings.table_name)
+
+
+def _fail(error: Exception, exit_code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(exit_code)
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option(help="The account the key belongs to")],
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated scopes: read, orders, trade, load, admin")
+    ],
+    name: Annotated[str, typer.Option(help="A label to recognise the key by")] = "",
+) -> None:
+    """Create a key; its details go to stderr and the key alone is the last line of stdout."""
+    from shared.errors import OrderManagementError
+    from shared.validation import InvalidValue, check_account, check_key_name, parse_scopes
+
+    try:
+        checked_account = check_account(account)
+        checked_scopes = parse_scopes([part.strip() for part in scopes.split(",") if part.strip()])
+        checked_name = check_key_name(name)
+    except InvalidValue as error:
+        raise _fail(InvalidValue(f"invalid --account, --scopes or --name: {error}"), 2) from error
+    settings = load(AwsSettings)
+    try:
+        issued = _api_keys(settings).create(checked_account, checked_scopes, checked_name)
+    except OrderManagementError as error:
+        raise _fail(error) from error
+    scope_list = ",".join(sorted(scope.value for scope in issued.record.scopes))
+    typer.echo(
+        f"created key {issued.key_id} for account {checked_account} with scopes {scope_list} "
+        f"in table {settings.table_name}; it is shown once, below:",
+        err=True,
+    )
+    typer.echo(issued.secret)
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key")] = False,
+) -> None:
+    """Every key (never a key itself), oldest first."""
+    import json
+
+    from shared.clock import format_timestamp
+    from shared.errors import OrderManagementError
+
+    settings = load(AwsSettings)
+    try:
+        found = _api_keys(settings).list()
+    except OrderManagementError as error:
+        raise _fail(error) from error
+    for key in found:
+        scope_names = sorted(scope.value for scope in key.scopes)
+        revoked = format_timestamp(key.revoked_at) if key.revoked_at else None
+        if as_json:
+            entry = {
+                "keyId": key.key_id,
+                "account": key.account,
+                "scopes": scope_names,
+                "name": key.name,
+                "createdAt": format_timestamp(key.created_at),
+                "revokedAt": revoked,
+            }
+            typer.echo(json.dumps(entry))
+        else:
+            state = f"revoked {revoked}" if revoked else "active"
+            typer.echo(
+                f"{key.key_id}  {key.account:<20} {','.join(scope_names):<28} {state:<38} "
+                f"{key.name}"
+            )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The keyId to revoke")]) -> None:
+    """Revoke a key: refused at once by new verifications, by every API replica within 60 s."""
+    from shared.access import KEY_ID_PATTERN
+    from shared.errors import OrderManagementError
+
+    if not KEY_ID_PATTERN.fullmatch(key_id):
+        raise _fail(ValueError(f"{key_id!r} is not a key id (24 hex digits)"), 2)
+    settings = load(AwsSettings)
+    try:
+        revoked = _api_keys(settings).revoke(key_id)
+    except OrderManagementError as error:
+        raise _fail(error) from error
+    typer.echo(f"revoked key {revoked.key_id} of account {revoked.account}")
+
+
 @app.command(
     "load-job",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
@@ -176,22 +244,40 @@ def upload(
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for the loader to finish")
     ] = 600,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            show_default=False,
+            help="Read the API key from this file. Default: OM_API_KEY, else .om/dev/api-key "
+            "(where om dev writes its key; om dev --data-dir D writes it next to D)",
+        ),
+    ] = None,
 ) -> None:
-    """Batch-load a CSV through the API: upload it, wait for the loader, print a summary."""
+    """Batch-load a CSV through the API: upload it, wait for the loader, print a summary.
+
+    The API key (scopes load and read): --key-file, else OM_API_KEY, else .om/dev/api-key.
+    """
+    import os
+
     from rich.console import Console
 
-    from services.upload_client import UploadFailed
+    from services.upload_client import NoApiKey, UploadFailed, find_api_key
     from services.upload_client import upload as run_upload
 
     if not file.is_file():
         typer.echo(f"error: {file} is not a readable file", err=True)
         raise typer.Exit(2)
+    try:
+        api_key = find_api_key(os.environ, key_file)
+    except NoApiKey as error:
+        raise _fail(error, 2) from error
     console = Console(soft_wrap=True, highlight=False)
     try:
-        status = run_upload(file, api=api, timeout_seconds=timeout, console=console)
+        status = run_upload(
+            file, api=api, api_key=api_key, timeout_seconds=timeout, console=console
+        )
     except UploadFailed as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from error
+        raise _fail(error) from error
     raise typer.Exit(status)
 
 

@@ -15,6 +15,10 @@ _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, 
 }
 
 
+EMF_KEY = "_aws"
+"""The one underscore member kept: CloudWatch reads a line with it as Embedded Metric Format."""
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON line; `extra=` fields become top-level keys."""
 
@@ -28,7 +32,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for name, value in vars(record).items():
-            if name not in _STANDARD_ATTRIBUTES and not name.startswith("_"):
+            if name not in _STANDARD_ATTRIBUTES and (not name.startswith("_") or name == EMF_KEY):
                 entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

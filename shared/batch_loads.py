@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 from shared.clock import Clock, utc_now
+from shared.errors import LoadNotFound
 from shared.models import BatchLoad, LoadStatus
 from shared.repository.loads import LoadRepository
 from shared.repository.uploads import UploadStore
@@ -44,8 +45,8 @@ class BatchLoadService:
         self._lifetime = url_lifetime
         self._clock = clock
 
-    def start(self) -> tuple[BatchLoad, str]:
-        """A new PENDING load and the presigned PUT URL for its CSV."""
+    def start(self, account: str) -> tuple[BatchLoad, str]:
+        """A new PENDING load of `account` and the presigned PUT URL for its CSV."""
         load_id = uuid.uuid4().hex
         now = self._clock()
         load = BatchLoad(
@@ -54,13 +55,20 @@ class BatchLoadService:
             bucket=self._bucket,
             object_key=upload_key(self._prefix, load_id),
             created_at=now,
-            expires_at=now + self._lifetime,
+            url_expires_at=now + self._lifetime,
+            account=account,
         )
         url = self._uploads.presign_put(
             self._bucket, load.object_key, int(self._lifetime.total_seconds())
         )
         return self._loads.create(load), url
 
-    def status(self, load_id: str) -> BatchLoad:
-        """The load as it stands. Raises `LoadNotFound`."""
-        return self._loads.get(load_id)
+    def status(self, load_id: str, *, viewer: str | None) -> BatchLoad:
+        """The load as it stands, if `viewer` started it (None: any viewer, for admins).
+
+        Raises `LoadNotFound` — also for another account's load, whose existence is not told.
+        """
+        load = self._loads.get(load_id)
+        if viewer is not None and load.account != viewer:
+            raise LoadNotFound(load_id)
+        return load

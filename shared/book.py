@@ -10,8 +10,9 @@ round (DynamoDB numbers hold 38 digits).
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable
-from dataclasses import dataclass
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 _EXACT = decimal.Context(prec=60, traps=[decimal.Inexact, decimal.Overflow])
@@ -19,12 +20,13 @@ _EXACT = decimal.Context(prec=60, traps=[decimal.Inexact, decimal.Overflow])
 
 @dataclass(frozen=True, slots=True)
 class RestingOrder:
-    """What the walk needs of a resting order; `version` lets a trade detect a stale read."""
+    """What the walk needs of a resting order; `token` and `version` expose a stale read."""
 
     id: int
     amount: int
     price: Decimal
     version: int
+    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class Fill:
     price: Decimal
     remaining: int
     version: int
+    token: str
 
     @property
     def exhausts_order(self) -> bool:
@@ -95,9 +98,55 @@ def walk_book(orders: Iterable[RestingOrder], amount: int) -> BookWalk:
                 price=order.price,
                 remaining=order.amount - taken,
                 version=order.version,
+                token=order.token,
             )
         )
         still_needed -= taken
         if still_needed == 0:
             break
     return BookWalk(requested=amount, fills=tuple(fills))
+
+
+class BookCursor:
+    """Walks one book for several trades in turn, each taking from what the earlier ones left.
+
+    Trades planned together (group commit) must be planned exactly as if they ran one after
+    another: trade k sees the book as trades 1 … k-1 leave it. The cursor reads `orders` (walk
+    order) lazily, remembers what each planned trade took, and offers the next trade the
+    remainder. `walk` only looks; `take` applies a walk. Pure: no I/O of its own.
+    """
+
+    def __init__(self, orders: Iterable[RestingOrder]) -> None:
+        self._source = iter(orders)
+        self._orders: list[RestingOrder] = []
+        self._left: dict[int, int] = {}
+
+    def walk(self, amount: int, *, max_orders: int) -> BookWalk:
+        """The walk `amount` would make now, over at most `max_orders + 1` orders.
+
+        One order more than `max_orders` lets the caller tell a trade that needs too many orders
+        from one that fits exactly.
+        """
+        return walk_book(itertools.islice(self._remaining(), max_orders + 1), amount)
+
+    def take(self, walk: BookWalk) -> None:
+        """Apply `walk` (made by `walk` since the last `take`): its fills leave the book."""
+        for fill in walk.fills:
+            self._left[fill.order_id] = fill.remaining
+
+    def _remaining(self) -> Iterator[RestingOrder]:
+        index = 0
+        while True:
+            if index == len(self._orders):
+                fetched = next(self._source, None)
+                if fetched is None:
+                    return
+                if fetched.id in self._left:
+                    continue  # an index mid-update may list an order twice: it rests once
+                self._orders.append(fetched)
+                self._left[fetched.id] = fetched.amount
+            order = self._orders[index]
+            index += 1
+            left = self._left[order.id]
+            if left > 0:
+                yield order if left == order.amount else replace(order, amount=left)

@@ -1,13 +1,23 @@
 """Every key string of the single table is built here and nowhere else.
 
-Layout (one item per entity; `SK` repeats the entity so later item kinds can share a partition):
+Layout (`SK` repeats the entity so several item kinds can share a partition):
 
-| entity         | PK                | SK      | GSI1PK                 | GSI1SK                   |
-| -------------- | ----------------- | ------- | ---------------------- | ------------------------ |
-| order          | `ORDER#<id>`      | `ORDER` | `BOOK#<SYMBOL>#<side>` | `<price key>#<sequence>` |
-| trade          | `TRADE#<tradeId>` | `TRADE` | -                      | -                        |
-| batch load     | `LOAD#<loadId>`   | `LOAD`  | -                      | -                        |
-| idempotency    | `IDEMP#<key>`     | `IDEMP` | -                      | -                        |
+| entity      | PK                   | SK                | GSI1PK              | GSI1SK           |
+| ----------- | -------------------- | ----------------- | ------------------- | ---------------- |
+| order       | `ORDER#<id>`         | `ORDER`           | `BOOK#<SYM>#<side>` | `<price>#<seq>`  |
+| trade       | `TRADE#<tradeId>`    | `TRADE`           | -                   | -                |
+| batch load  | `LOAD#<loadId>`      | `LOAD`            | -                   | -                |
+| idempotency | `IDEMP#<acct>#<key>` | `IDEMP`           | -                   | -                |
+| API key     | `APIKEY#<keyId>`     | `APIKEY`          | `APIKEYS`           | `<created>#<id>` |
+
+An order that leaves the book (filled to 0 by a trade, or deleted) is not removed: its item
+stays as a *gone* order (entity `GONE`, no GSI1 keys, so no book lists it) until the table's TTL
+removes it a day later. It keeps the token of the incarnation that was created, so a create
+request delivered late (a retry of a write whose first attempt was slow) cannot bring it back:
+a create succeeds only where no item is, or over a gone order of *another* incarnation.
+Accounts cannot contain `#` (`shared.validation.ACCOUNT_PATTERN`), so `IDEMP#<account>#<key>`
+is unambiguous. API keys share one index partition, `APIKEYS`: they are few, and listing them is
+an admin's rare read; the index never serves a key lookup (that is a GetItem by key id).
 
 The book sort key is what makes one *ascending* GSI1 Query return a book in walk order:
 
@@ -28,9 +38,13 @@ from decimal import Decimal
 from shared.models import Side
 
 ORDER_ENTITY = "ORDER"
+GONE_ENTITY = "GONE"
 TRADE_ENTITY = "TRADE"
 LOAD_ENTITY = "LOAD"
+LOAD_BATCH_ENTITY = "LOADBATCH"
 IDEMPOTENCY_ENTITY = "IDEMP"
+API_KEY_ENTITY = "APIKEY"
+API_KEYS_INDEX_PARTITION = "APIKEYS"
 HEALTH_PROBE = "HEALTH#PROBE"
 
 PRICE_DECIMALS = 8
@@ -95,6 +109,25 @@ def load_pk(load_id: str) -> str:
     return f"{LOAD_ENTITY}#{load_id}"
 
 
-def idempotency_pk(key: str) -> str:
-    """Partition key of an idempotency record."""
-    return f"{IDEMPOTENCY_ENTITY}#{key}"
+def load_batch_pk(load_id: str, partition: int, number: int) -> str:
+    """Partition key of the marker of one written batch of a load (see `LoadBatchWriter`).
+
+    Each marker has a partition key of its own, so a million-row load spreads its markers
+    instead of writing them all to one hot partition.
+    """
+    return f"{LOAD_ENTITY}#{load_id}#BATCH#{partition}#{number}"
+
+
+def idempotency_pk(account: str, key: str) -> str:
+    """Partition key of an idempotency record: keys are per account."""
+    return f"{IDEMPOTENCY_ENTITY}#{account}#{key}"
+
+
+def api_key_pk(key_id: str) -> str:
+    """Partition key of an API key."""
+    return f"{API_KEY_ENTITY}#{key_id}"
+
+
+def api_key_index_sk(created_at: str, key_id: str) -> str:
+    """GSI1 sort key of an API key: listed oldest first."""
+    return f"{created_at}#{key_id}"

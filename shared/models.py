@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -30,8 +31,13 @@ class OrderDraft:
 class Order:
     """A resting order.
 
-    `sequence` is its time-priority stamp inside its price level (see `shared.sequence`);
-    `version` increases by one on every write and guards optimistic concurrency.
+    `sequence` is its time-priority stamp inside its price level (see `shared.sequence`).
+    `account` owns it. `token` is the random stamp of the write that created or last amended it,
+    and `version` increases by one on every write (fills included). Together they name one state
+    of one incarnation of the order: an order deleted and created again under the same id starts
+    at version 1 again but never with the same token, so a guard on (token, version) cannot be
+    fooled by a stale read of an earlier incarnation, and a writer that finds its own token in
+    the item knows its write happened (even when the response to it was lost).
     """
 
     id: int
@@ -43,10 +49,14 @@ class Order:
     version: int
     created_at: datetime
     updated_at: datetime
+    account: str
+    token: str
 
     @classmethod
-    def place(cls, draft: OrderDraft, *, sequence: str, at: datetime) -> Order:
-        """A new order at the back of its price level."""
+    def place(
+        cls, draft: OrderDraft, *, account: str, token: str, sequence: str, at: datetime
+    ) -> Order:
+        """A new order of `account` at the back of its price level, written by `token`."""
         return cls(
             id=draft.id,
             symbol=draft.symbol,
@@ -57,7 +67,14 @@ class Order:
             version=1,
             created_at=at,
             updated_at=at,
+            account=account,
+            token=token,
         )
+
+    @property
+    def revision(self) -> str:
+        """Names this state of this incarnation; changes on every write (the HTTP ETag)."""
+        return f"{self.token}.{self.version}"
 
     def amended(
         self,
@@ -66,11 +83,13 @@ class Order:
         price: Decimal | None,
         next_sequence: str,
         at: datetime,
+        token: str,
     ) -> Order:
         """This order with a new amount and/or price, applying the time-priority rule.
 
         A new price, or a larger amount, sends the order to the back of its (new) price level:
-        it takes `next_sequence`. A smaller amount keeps its place. Nothing changed → `self`.
+        it takes `next_sequence`. A smaller amount keeps its place. The write is stamped with
+        `token`. Nothing changed → `self`.
         """
         new_amount = self.amount if amount is None else amount
         new_price = self.price if price is None else price
@@ -84,7 +103,26 @@ class Order:
             sequence=next_sequence if loses_priority else self.sequence,
             version=self.version + 1,
             updated_at=at,
+            token=token,
         )
+
+
+def new_write_token() -> str:
+    """A random stamp for one write (64 bits: unique for every practical purpose)."""
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class Precondition:
+    """What a conditional request expects of an order: one of `revisions`, or any (`*`)."""
+
+    revisions: frozenset[str] | None = None
+
+    def holds_for(self, order: Order | None) -> bool:
+        """True when `order` (None: there is none) satisfies the condition."""
+        if order is None:
+            return False
+        return self.revisions is None or order.revision in self.revisions
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +136,7 @@ class TradeFill:
 
 @dataclass(frozen=True, slots=True)
 class Trade:
-    """An executed trade as recorded in the table."""
+    """An executed trade as recorded in the table; it belongs to the taker's `account`."""
 
     id: str
     symbol: str
@@ -107,6 +145,7 @@ class Trade:
     price: Decimal
     fills: tuple[TradeFill, ...]
     timestamp: datetime
+    account: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +158,11 @@ class TradeOutcome:
     timestamp: datetime
     trade: Trade | None = None
     reason: str | None = None
+
+    @classmethod
+    def executed(cls, trade: Trade) -> TradeOutcome:
+        """The outcome of a trade that executed."""
+        return cls(trade.symbol, trade.side, trade.amount, trade.timestamp, trade=trade)
 
     @property
     def successful(self) -> bool:
@@ -179,18 +223,37 @@ class LoadCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """What every run of one load must agree on: the object it reads and how rows are batched.
+
+    The first run fixes it on the load record; a rerun reads the same object (`upload_etag`) and
+    cuts the same batches (`partitions` by order id, `batch_rows` distinct ids each), so the
+    batches a previous run committed are recognised and skipped.
+    """
+
+    upload_etag: str
+    partitions: int
+    batch_rows: int
+
+
+@dataclass(frozen=True, slots=True)
 class BatchLoad:
-    """A batch load of orders from one uploaded CSV object."""
+    """A batch load of orders from one uploaded CSV object, started by (and owned by) `account`.
+
+    `url_expires_at` is when its presigned upload URL stops working.
+    """
 
     id: str
     status: LoadStatus
     bucket: str
     object_key: str
     created_at: datetime
-    expires_at: datetime
+    url_expires_at: datetime
+    account: str
     started_at: datetime | None = None
     finished_at: datetime | None = None
     counts: LoadCounts = LoadCounts()
     errors: tuple[RowError, ...] = ()
     reason: str | None = None
     error_report_key: str | None = None
+    plan: LoadPlan | None = None

@@ -83,18 +83,25 @@ def _key_schema(partition: KeyAttribute, sort: KeyAttribute) -> list[dict[str, s
     ]
 
 
+# The names every request expression and codec uses; nothing else spells them.
+PARTITION_KEY = "PK"
+SORT_KEY = "SK"
 BOOK_INDEX = "GSI1"
+INDEX_PARTITION_KEY = "GSI1PK"
+INDEX_SORT_KEY = "GSI1SK"
+TTL_ATTRIBUTE = "expiresAt"
+"""Epoch seconds (a number) after which DynamoDB may delete the item."""
 
 TABLE = TableSchema(
-    partition_key=KeyAttribute("PK", "S"),
-    sort_key=KeyAttribute("SK", "S"),
+    partition_key=KeyAttribute(PARTITION_KEY, "S"),
+    sort_key=KeyAttribute(SORT_KEY, "S"),
     global_indexes=(
         GlobalIndex(
             name=BOOK_INDEX,
-            partition_key=KeyAttribute("GSI1PK", "S"),
-            sort_key=KeyAttribute("GSI1SK", "S"),
+            partition_key=KeyAttribute(INDEX_PARTITION_KEY, "S"),
+            sort_key=KeyAttribute(INDEX_SORT_KEY, "S"),
             projection="ALL",
         ),
     ),
-    ttl_attribute="expiresAt",
+    ttl_attribute=TTL_ATTRIBUTE,
 )

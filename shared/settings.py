@@ -30,6 +30,8 @@ class AwsSettings(BaseSettings):
     read_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 3.0
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 4
     max_pool_connections: Annotated[int, Field(ge=1, le=1000)] = 50
+    max_upload_bytes: Annotated[int, Field(ge=1, le=5 * 1024**3)] = 5 * 1024**3
+    metrics_namespace: Annotated[str, Field(min_length=1, max_length=255)] = "OrderManagement"
 
     @field_validator("upload_prefix")
     @classmethod

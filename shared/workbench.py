@@ -53,6 +53,8 @@ def sample_orders() -> list[Order]:
                 version=1,
                 created_at=at,
                 updated_at=at,
+                account="sample",
+                token=f"{index:016x}",
             )
         )
     return orders

@@ -55,6 +55,12 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
 _MOTO_LOCK = threading.Lock()
 
 
+def moto_one_at_a_time(**kwargs: Any) -> Any:
+    """moto's request stub, one request at a time (see `serialize_moto`)."""
+    with _MOTO_LOCK:
+        return botocore_stubber(**kwargs)
+
+
 def serialize_moto(clients: AwsClients) -> None:
     """Let moto handle one request at a time, as `om dev --engine moto` does.
 
@@ -62,14 +68,9 @@ def serialize_moto(clients: AwsClients) -> None:
     transaction restores a copy of the whole table). botocore calls every `before-send`
     handler, so moto's stub is swapped for a locked call of the same stub, not merely fronted.
     """
-
-    def one_at_a_time(**kwargs: Any) -> Any:
-        with _MOTO_LOCK:
-            return botocore_stubber(**kwargs)
-
     for client in (clients.dynamodb, clients.s3):
         client.meta.events.unregister("before-send", botocore_stubber)
-        client.meta.events.register("before-send", one_at_a_time)
+        client.meta.events.register("before-send", moto_one_at_a_time)
 
 
 @dataclass(frozen=True)

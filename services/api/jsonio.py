@@ -2,7 +2,9 @@
 
 Requests are decoded with every non-integer number as `Decimal` and with `NaN`/`Infinity`
 rejected. Responses are encoded by `encode_json`, which writes a `Decimal` digit for digit, an
-integral one as a JSON integer (`20`, not `20.0` or `2E+1`).
+integral one as a JSON integer (`20`, not `20.0` or `2E+1`). A response body is a pydantic model
+(`services.api.schemas.responses`): its fields are dumped as Python values (no JSON mode, which
+would turn a `Decimal` into a string) and written here.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.background import BackgroundTask
+from starlette.types import Send
 
 
 def _reject_constant(name: str) -> Any:
@@ -62,16 +67,20 @@ def _encode(value: object, out: list[str]) -> None:
 
 
 def encode_json(value: object) -> bytes:
-    """Serialize dicts, lists, strings, ints, bools, None and `Decimal` exactly."""
+    """Serialize a model, dicts, lists, strings, ints, bools, None and `Decimal` exactly."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
     out: list[str] = []
     _encode(value, out)
     return "".join(out).encode()
 
 
-class ExactJSONResponse(Response):
-    """A JSON response written by `encode_json`."""
+class ExactJSONResponse(JSONResponse):
+    """A JSON response written by `encode_json`.
 
-    media_type = "application/json"
+    A `JSONResponse` so FastAPI documents the route's `response_model` as its body (for any other
+    response class it writes `{"type": "string"}`); only the rendering differs.
+    """
 
     def __init__(
         self,
@@ -106,3 +115,22 @@ class ExactJSONRoute(APIRoute):
             return await handler(ExactJSONRequest(request.scope, request.receive))
 
         return exact_handler
+
+
+async def send_json(
+    send: Send, status: int, content: object, headers: Mapping[str, str] | None = None
+) -> None:
+    """Answer a raw ASGI request with a JSON body (for middleware that answers by itself)."""
+    body = encode_json(content)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *((name.encode(), value.encode()) for name, value in (headers or {}).items()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

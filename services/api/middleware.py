@@ -1,8 +1,9 @@
-"""Per-request id, one JSON access-log line per request, and the last-resort 500.
+"""Per-request id and deadline, one JSON access-log line per request, and the last-resort 500.
 
 Pure ASGI (no BaseHTTPMiddleware) so the hot path stays cheap. It wraps everything else, so even
 an exception no handler claims becomes a JSON 500 that carries the request id and no traceback;
-the traceback goes to the log instead.
+the traceback goes to the log instead. It opens the request's context (`shared.request_context`):
+the deadline every store call of the request respects, and the counters its log line reports.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.jsonio import encode_json
+from services import metrics
+from services.api.jsonio import send_json
+from services.api.schemas.responses import ErrorBody, InternalErrorBody
+from services.metrics import API_SERVICE, DEFAULT_NAMESPACE, Metric
+from services.metrics.emf import emf_document
+from services.metrics.prometheus import MetricsRegistry
+from shared.request_context import RequestContext, request_scope
 
 log = logging.getLogger("om.api.request")
 REQUEST_ID_HEADER = "x-request-id"
@@ -23,10 +30,20 @@ _ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
 class RequestLogMiddleware:
-    """Assigns a request id, logs the request, and turns escaped exceptions into JSON 500s."""
+    """Assigns a request id and deadline, logs the request, turns escaped errors into JSON 500s."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        deadline_seconds: float | None = None,
+        registry: MetricsRegistry | None = None,
+        metrics_namespace: str = DEFAULT_NAMESPACE,
+    ) -> None:
         self.app = app
+        self.deadline_seconds = deadline_seconds
+        self.registry = registry
+        self.metrics_namespace = metrics_namespace
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,6 +73,8 @@ class RequestLogMiddleware:
                 outer_send_failed = True
                 raise
 
+        context_scope = request_scope(self.deadline_seconds)
+        context = context_scope.__enter__()
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -63,21 +82,49 @@ class RequestLogMiddleware:
                 raise
             log.exception("unhandled error", extra={"request_id": request_id})
             if not response_started:
-                await _send_json(
-                    send_with_id, 500, {"detail": "internal error", "requestId": request_id}
-                )
+                body = InternalErrorBody(detail="internal error", requestId=request_id)
+                await send_json(send_with_id, 500, body.model_dump())
         finally:
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "client": (scope.get("client") or ("", 0))[0],
-                },
-            )
+            context_scope.__exit__(None, None, None)
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            values = request_metrics(status, duration_ms, context)
+            if self.registry is not None:
+                self.registry.record(values)
+            if log.isEnabledFor(logging.INFO):
+                # The access-log line is also the request's Embedded Metric Format document.
+                log.info(
+                    "request",
+                    extra=emf_document(
+                        self.metrics_namespace,
+                        API_SERVICE,
+                        values,
+                        int(time.time() * 1000),
+                        request_id=request_id,
+                        method=scope.get("method"),
+                        path=scope.get("path"),
+                        status=status,
+                        duration_ms=duration_ms,
+                        client=(scope.get("client") or ("", 0))[0],
+                    ),
+                )
+
+
+def request_metrics(
+    status: int, duration_ms: float, context: RequestContext
+) -> dict[Metric, float]:
+    """One request's data point of every API metric."""
+    return {
+        metrics.REQUESTS: 1,
+        metrics.LATENCY: duration_ms,
+        metrics.STATUS_4XX: int(400 <= status < 500),
+        metrics.STATUS_5XX: int(status >= 500),
+        metrics.STORE_RETRIES: context.store_retries,
+        metrics.STORE_THROTTLES: context.store_throttles,
+        metrics.TRADE_RETRIES: context.trade_retries,
+        metrics.TRADES_EXECUTED: context.trades_executed,
+        metrics.TRADES_UNFILLED: context.trades_unfilled,
+        metrics.TRADES_SHED: context.trades_shed,
+    }
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -86,21 +133,6 @@ def _incoming_request_id(scope: Scope) -> str | None:
             text = value.decode("latin-1")
             return text if _ACCEPTABLE_REQUEST_ID.fullmatch(text) else None
     return None
-
-
-async def _send_json(send: Send, status: int, content: object) -> None:
-    body = encode_json(content)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:
@@ -116,7 +148,7 @@ class BodyLimitMiddleware:
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _send_json(send, 413, {"detail": self._reason()})
+                await send_json(send, 413, ErrorBody(detail=self._reason()).model_dump())
                 return
         received = 0
 

@@ -24,6 +24,8 @@ NPM_PACKAGE = "amplify-dynamodb-simulator"
 NPM_VERSION = "2.9.30"
 JAR_NAME = "DynamoDBLocal.jar"
 LIB_DIR = "DynamoDBLocal_lib"
+# With -sharedDb every client shares one database: this file under -dbPath.
+SHARED_DB_FILE = "shared-local-instance.db"
 
 
 class DynamoDBLocalUnavailable(RuntimeError):

@@ -13,8 +13,9 @@ from services.loader.job import EXIT_RETRY, LoadJob
 from services.loader.settings import LoaderSettings
 from services.logs import configure_logging
 from shared.errors import StoreUnavailable
+from shared.models import BatchLoad
 from shared.repository import make_clients
-from shared.repository.batch_writer import BatchWriter
+from shared.repository.load_writer import LoadBatchWriter
 from shared.repository.loads import LoadRepository
 from shared.repository.uploads import UploadStore
 
@@ -25,19 +26,30 @@ log = logging.getLogger("om.loader")
 def build_job(settings: LoaderSettings) -> LoadJob:
     """The job wired to the table, the bucket and a batch writer sized for its workers."""
     clients = make_clients(settings)
+
+    def sink_for(load: BatchLoad) -> LoadBatchWriter:
+        return LoadBatchWriter(
+            settings,
+            load_id=load.id,
+            account=load.account,
+            pool_size=settings.load_workers,
+            deadline_seconds=settings.write_deadline_seconds,
+        )
+
     return LoadJob(
         loads=LoadRepository(clients.dynamodb, settings.table_name),
         uploads=UploadStore(clients.s3),
-        writer=BatchWriter(
-            settings,
-            pool_size=settings.load_workers,
-            deadline_seconds=settings.write_deadline_seconds,
-        ),
+        sink_for=sink_for,
         upload_prefix=settings.upload_prefix,
         report_prefix=settings.report_prefix,
         download_dir=settings.download_dir,
         workers=settings.load_workers,
+        batch_rows=settings.load_batch_rows,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_rejected_rows=settings.max_rejected_rows,
+        lease_seconds=settings.load_lease_seconds,
         progress_interval=settings.progress_interval_seconds,
+        metrics_namespace=settings.metrics_namespace,
     )
 
 

@@ -12,17 +12,22 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 from shared import validation
-from shared.models import OrderDraft, RowError, Side
+from shared.models import OrderDraft, RowError
 from shared.validation import InvalidValue
 
 REQUIRED_COLUMNS = ("orderid", "symbol", "side", "amount", "price")
 HEADER_TEXT = "orderId,symbol,side,amount,price"
 MAX_FIELD_CHARS = 10_000
-T = TypeVar("T")
-_SIDES = {"buy": Side.BUY, "sell": Side.SELL, "0": Side.BUY, "1": Side.SELL}
+# The column each rule reads, in REQUIRED_COLUMNS order: the order row errors list problems in.
+_CELL_RULES: tuple[tuple[str, Callable[[str], object]], ...] = (
+    ("orderId", validation.parse_order_id_text),
+    ("symbol", validation.normalize_symbol),
+    ("side", validation.parse_side_text),
+    ("amount", validation.parse_amount_text),
+    ("price", validation.parse_price_text),
+)
 
 
 class NotAnOrdersFile(ValueError):
@@ -56,52 +61,28 @@ def parse_row(fields: list[str], columns: tuple[int, ...], width: int) -> OrderD
     """One data record → an order draft; raises `InvalidValue` listing every bad field."""
     if len(fields) > width or len(fields) <= max(columns):
         raise InvalidValue(f"expected {width} fields like the header, found {len(fields)}")
-    raw_id, raw_symbol, raw_side, raw_amount, raw_price = (fields[i] for i in columns)
-    problems: list[str] = []
-    order_id = _checked(
-        "orderId",
-        lambda: validation.check_order_id(_integer(raw_id, validation.MAX_ORDER_ID)),
-        problems,
-    )
-    symbol = _checked("symbol", lambda: validation.normalize_symbol(raw_symbol), problems)
-    side = _checked("side", lambda: _side(raw_side), problems)
-    amount = _checked(
-        "amount",
-        lambda: validation.check_amount(_integer(raw_amount, validation.MAX_AMOUNT)),
-        problems,
-    )
-    price = _checked(
-        "price",
-        lambda: validation.check_price(validation.parse_decimal_text(raw_price)),
-        problems,
-    )
-    if order_id is None or symbol is None or side is None or amount is None or price is None:
-        raise InvalidValue("; ".join(problems))
-    return OrderDraft(id=order_id, symbol=symbol, side=side, amount=amount, price=price)
-
-
-def _checked(name: str, parse: Callable[[], T], problems: list[str]) -> T | None:
+    cells = [fields[i] for i in columns]
+    raw_id, raw_symbol, raw_side, raw_amount, raw_price = cells
     try:
-        return parse()
-    except InvalidValue as error:
-        problems.append(f"{name}: {error}")
-        return None
-
-
-def _integer(text: str, maximum: int) -> int:
-    try:
-        return validation.parse_integer_text(text)
+        return OrderDraft(
+            id=validation.parse_order_id_text(raw_id),
+            symbol=validation.normalize_symbol(raw_symbol),
+            side=validation.parse_side_text(raw_side),
+            amount=validation.parse_amount_text(raw_amount),
+            price=validation.parse_price_text(raw_price),
+        )
     except InvalidValue:
-        if text.strip().lstrip("+-").isdigit():
-            raise InvalidValue(f"must be an integer from 1 to {maximum}") from None
-        raise
+        pass
+    # Bad rows are rare: only they pay to read every cell again, to name each bad one.
+    raise InvalidValue("; ".join(_problems(cells)))
 
 
-def _side(text: str) -> Side:
-    side = _SIDES.get(text.strip().lower())
-    if side is None:
-        raise InvalidValue("must be Buy, Sell, 0 or 1")
-    return side
+def _problems(cells: list[str]) -> Iterator[str]:
+    for (name, parse), cell in zip(_CELL_RULES, cells, strict=True):
+        try:
+            parse(cell)
+        except InvalidValue as error:
+            yield f"{name}: {error}"
 
 
 def read_orders(lines: Iterable[str]) -> Iterator[ParsedRow | RowError]:

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shared import keys
+from shared.codecs import primary_key
 from shared.repository._translate import error_code, store_errors
-from shared.schema import TABLE, TableSchema
+from shared.schema import PARTITION_KEY, TABLE, TableSchema
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -75,6 +76,7 @@ def table_is_reachable(client: DynamoDBClient, table_name: str) -> None:
     with store_errors():
         client.get_item(
             TableName=table_name,
-            Key={"PK": {"S": keys.HEALTH_PROBE}, "SK": {"S": keys.HEALTH_PROBE}},
-            ProjectionExpression="PK",
+            Key=primary_key(keys.HEALTH_PROBE, keys.HEALTH_PROBE),
+            ProjectionExpression="#key",
+            ExpressionAttributeNames={"#key": PARTITION_KEY},
         )

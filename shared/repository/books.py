@@ -17,28 +17,31 @@ from typing import TYPE_CHECKING, Any
 
 from shared import keys
 from shared.book import RestingOrder
-from shared.codecs import Item
+from shared.codecs import AMOUNT, BOOK_ENTRY_ATTRIBUTES, ORDER_ID, PRICE, TOKEN, VERSION, Item
 from shared.models import BookEntry, Side
 from shared.repository._translate import store_errors
-from shared.schema import BOOK_INDEX
+from shared.schema import BOOK_INDEX, INDEX_PARTITION_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-ITEMS_PER_READ_UNIT = 15
+ITEMS_PER_READ_UNIT = 12
 FIRST_PAGE = ITEMS_PER_READ_UNIT
 MAX_PAGE = 1000
-# An order item is ~263 bytes and a Query page is charged per started 4 KB, so a page of up to 15
+# An order item is ~320 bytes and a Query page is charged per started 4 KB, so a page of up to 12
 # items costs the same capacity as a page of one: pages are rounded up to whole read units.
+_PROJECTION = ", ".join(f"#{name}" for name in BOOK_ENTRY_ATTRIBUTES)
+_PROJECTION_NAMES = {f"#{name}": name for name in BOOK_ENTRY_ATTRIBUTES}
 
 
 def resting_order(item: Item) -> RestingOrder:
     """A book item, decoded to what the walk needs."""
     return RestingOrder(
-        id=int(item["id"]["N"]),
-        amount=int(item["amount"]["N"]),
-        price=Decimal(item["price"]["N"]),
-        version=int(item["version"]["N"]),
+        id=int(item[ORDER_ID]["N"]),
+        amount=int(item[AMOUNT]["N"]),
+        price=Decimal(item[PRICE]["N"]),
+        version=int(item[VERSION]["N"]),
+        token=item[TOKEN]["S"],
     )
 
 
@@ -56,19 +59,23 @@ class BookReader:
         amount: int | None,
         *,
         known: Mapping[int, RestingOrder | None] | None = None,
+        most: int | None = None,
     ) -> Iterator[RestingOrder]:
         """Resting orders best first, read lazily as the consumer asks for more.
 
         With `amount`, each page's Limit is sized to what the walk still needs (every order holds
         at least 1, so never more than the remaining amount; after the first page, the average
-        order size so far predicts how many more are needed). `known` holds states learnt from
-        failed transactions (None = gone) that override older index entries.
+        order size so far predicts how many more are needed). With `most`, no page asks for more
+        orders than the consumer will take in all (a trade stops at 99). `known` holds states
+        learnt from failed transactions (None = gone) that override older index entries.
         """
         remaining = amount
         seen_orders = seen_amount = 0
         start_key: Item | None = None
         while True:
             limit = _page_limit(remaining, seen_orders, seen_amount)
+            if most is not None:
+                limit = max(1, min(limit, most - seen_orders))
             items, start_key = self._page(symbol, side, limit, start_key)
             for item in items:
                 order = _reconcile(resting_order(item), known)
@@ -82,12 +89,12 @@ class BookReader:
             if start_key is None:
                 return
 
-    def snapshot(self, symbol: str, side: Side, depth: int | None) -> list[BookEntry]:
-        """Up to `depth` resting orders (all when None) in walk order."""
+    def snapshot(self, symbol: str, side: Side, depth: int) -> list[BookEntry]:
+        """Up to `depth` resting orders in walk order."""
         entries: list[BookEntry] = []
         start_key: Item | None = None
-        while depth is None or len(entries) < depth:
-            wanted = MAX_PAGE if depth is None else min(MAX_PAGE, depth - len(entries))
+        while len(entries) < depth:
+            wanted = min(MAX_PAGE, depth - len(entries))
             items, start_key = self._page(symbol, side, wanted, start_key)
             for item in items:
                 order = resting_order(item)
@@ -102,15 +109,10 @@ class BookReader:
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": BOOK_INDEX,
-            "KeyConditionExpression": "GSI1PK = :book",
+            "KeyConditionExpression": "#book = :book",
             "ExpressionAttributeValues": {":book": {"S": keys.book_pk(symbol, side)}},
-            "ProjectionExpression": "#id, #amount, #price, #version",
-            "ExpressionAttributeNames": {
-                "#id": "id",
-                "#amount": "amount",
-                "#price": "price",
-                "#version": "version",
-            },
+            "ProjectionExpression": _PROJECTION,
+            "ExpressionAttributeNames": {"#book": INDEX_PARTITION_KEY, **_PROJECTION_NAMES},
             "Limit": limit,
         }
         if start_key is not None:
@@ -138,7 +140,7 @@ def _reconcile(
     truth = known[indexed.id]
     if truth is None:
         return None
-    if indexed.version >= truth.version:
+    if indexed.token == truth.token and indexed.version >= truth.version:
         return indexed
     # A newer state at another price belongs elsewhere in the book; the index will move it.
     return truth if truth.price == indexed.price else None

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from shared.circuit import CircuitBreaker
+from shared.repository import attempts
 from shared.settings import AwsSettings
 
 if TYPE_CHECKING:
@@ -41,8 +43,12 @@ def dynamodb_endpoint(settings: AwsSettings) -> str:
     return settings.dynamodb_endpoint_url or f"https://dynamodb.{settings.region}.amazonaws.com"
 
 
-def make_clients(settings: AwsSettings) -> AwsClients:
-    """Clients for the endpoints and credentials in `settings`."""
+def make_clients(settings: AwsSettings, *, breaker: CircuitBreaker | None = None) -> AwsClients:
+    """Clients for the endpoints and credentials in `settings`.
+
+    The DynamoDB client retries within the current request's deadline (see `attempts`) and,
+    given a `breaker`, stops calling a table that keeps failing until a probe succeeds.
+    """
     session = make_session(settings)
     config = Config(
         connect_timeout=settings.connect_timeout_seconds,
@@ -54,6 +60,12 @@ def make_clients(settings: AwsSettings) -> AwsClients:
     )
     dynamodb = session.client(
         "dynamodb", endpoint_url=settings.dynamodb_endpoint_url, config=config
+    )
+    attempts.install(
+        dynamodb,
+        max_attempts=settings.max_attempts,
+        attempt_timeout_seconds=settings.read_timeout_seconds,
+        breaker=breaker,
     )
     # Presigned URLs must name the regional endpoint: signed for the global host, buckets in
     # newer regions answer 307 or SignatureDoesNotMatch. Local emulators want path style.

@@ -1,18 +1,26 @@
-"""Idempotency records: `IDEMP#<key>` items that remember a trade request and its outcome.
+"""Idempotency records: `IDEMP#<account>#<key>` items that remember a trade request and its outcome.
 
 Timeline of one key (powertools-style):
 
 1. `claim` puts `IN_PROGRESS` with our random token and a short lease, only if no live record
    exists (none, expired by TTL time, or an `IN_PROGRESS` whose lease ran out because its owner
-   died). Otherwise the existing record decides: a different request fingerprint → mismatch (422);
+   died or gave up). The lease outlasts the longest a request may hold it (the API sets it from
+   its deadlines); taking over an expired claim is safe even if its owner's transaction is still
+   on its way, because that transaction's completion is conditioned on the owner's token.
+   Otherwise the existing record decides: a different request fingerprint → mismatch (422);
    `COMPLETED` → its stored outcome is returned unchanged; `IN_PROGRESS` → in flight (409).
-2. The trade transaction itself writes `COMPLETED` + the outcome, conditioned on our token, so the
-   outcome and the fills commit or fail together. An unsuccessful trade stores its outcome alone.
-3. On an unexpected failure the owner deletes its claim so the client may retry at once.
+   A claim whose response was lost is recognised by our token in the returned item.
+2. The trade transaction itself writes `COMPLETED` + the outcome, conditioned on our token
+   (`completion_action`, composed into the transaction by `TradeRepository`), so the outcome and
+   the fills commit or fail together.
+3. On a failure that certainly wrote nothing, the owner deletes its claim so the client may retry
+   at once — only while it is still `IN_PROGRESS`: a `COMPLETED` record (a commit whose response
+   was lost) is never released, so the retry returns that outcome instead of trading again.
 
-Records carry `expiresAt` (the table's TTL attribute) `retention` after the claim; DynamoDB's TTL
-deletion is lazy, so records past `expiresAt` are treated as absent by the condition itself.
-We do not rely on ClientRequestToken: it lasts 10 minutes and moto ignores it.
+Keys are per account: two accounts may use the same key for different trades. Records carry the
+table's TTL attribute `retention` after the claim; DynamoDB's TTL deletion is lazy, so records
+past it are treated as absent by the condition itself. We do not rely on ClientRequestToken: it
+lasts 10 minutes on AWS and the local engines ignore it.
 """
 
 from __future__ import annotations
@@ -26,19 +34,34 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shared import keys
-from shared.codecs import Item, number, outcome_from_attributes, outcome_to_attributes, string
-from shared.errors import IdempotencyInFlight, IdempotencyMismatch
+from shared.codecs import (
+    ENTITY,
+    STATUS,
+    TOKEN,
+    VERSION,
+    Item,
+    number,
+    outcome_from_attributes,
+    outcome_to_attributes,
+    primary_key,
+    string,
+    ttl,
+)
+from shared.errors import IdempotencyInFlight, IdempotencyMismatch, StoreUnavailable
 from shared.models import Side, TradeOutcome
 from shared.repository._translate import error_code, store_errors
+from shared.schema import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"
 DEFAULT_RETENTION = timedelta(hours=24)
 DEFAULT_LEASE = timedelta(seconds=60)
+# Attributes of idempotency records only (the common ones come from `shared.codecs`).
+FINGERPRINT = "fingerprint"
+LEASE_UNTIL = "leaseUntil"
 
 
 def trade_fingerprint(symbol: str, side: Side, amount: int) -> str:
@@ -48,19 +71,45 @@ def trade_fingerprint(symbol: str, side: Side, amount: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Our ownership of an idempotency key while the request runs."""
+    """Our ownership of an account's idempotency key while the request runs."""
 
+    account: str
     key: str
     token: str
     fingerprint: str
 
 
-def _key(key: str) -> Item:
-    return {"PK": string(keys.idempotency_pk(key)), "SK": string(keys.IDEMPOTENCY_ENTITY)}
+def _key(account: str, key: str) -> Item:
+    return primary_key(keys.idempotency_pk(account, key), keys.IDEMPOTENCY_ENTITY)
+
+
+def completion_action(
+    table: str, claim: Claim, outcome: TradeOutcome, retention: timedelta
+) -> dict[str, Any]:
+    """The transaction `Put` that stores `outcome` under our claim (if we still hold it)."""
+    epoch = int(outcome.timestamp.timestamp())
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": {
+                **_key(claim.account, claim.key),
+                ENTITY: string(keys.IDEMPOTENCY_ENTITY),
+                VERSION: number(2),
+                STATUS: string(COMPLETED),
+                FINGERPRINT: string(claim.fingerprint),
+                TOKEN: string(claim.token),
+                **ttl(epoch + int(retention.total_seconds())),
+                **outcome_to_attributes(outcome),
+            },
+            "ConditionExpression": "#token = :token",
+            "ExpressionAttributeNames": {"#token": TOKEN},
+            "ExpressionAttributeValues": {":token": string(claim.token)},
+        }
+    }
 
 
 class IdempotencyStore:
-    """Claims, completes and releases idempotency keys."""
+    """Claims and releases idempotency keys; completions ride in the trade transaction."""
 
     def __init__(
         self,
@@ -69,31 +118,79 @@ class IdempotencyStore:
         *,
         retention: timedelta = DEFAULT_RETENTION,
         lease: timedelta = DEFAULT_LEASE,
-        ttl_attribute: str = "expiresAt",
     ) -> None:
         self._client = client
         self._table = table_name
-        self._retention = retention
+        self.retention = retention
         self._lease = lease
-        self._ttl = ttl_attribute
 
-    def claim(self, key: str, fingerprint: str, now: datetime) -> Claim | TradeOutcome:
-        """Own `key`, or get the outcome a completed earlier request stored under it.
+    def claim(
+        self, account: str, key: str, fingerprint: str, now: datetime
+    ) -> Claim | TradeOutcome:
+        """Own `account`'s `key`, or get the outcome a completed earlier request stored under it.
 
         Raises `IdempotencyMismatch` (other body) or `IdempotencyInFlight` (still running).
         """
-        claim = Claim(key=key, token=uuid.uuid4().hex, fingerprint=fingerprint)
+        claim = Claim(account=account, key=key, token=uuid.uuid4().hex, fingerprint=fingerprint)
         epoch = int(now.timestamp())
         item: Item = {
-            **_key(key),
-            "entity": string(keys.IDEMPOTENCY_ENTITY),
-            "version": number(1),
-            "status": string(IN_PROGRESS),
-            "fingerprint": string(fingerprint),
-            "token": string(claim.token),
-            "leaseUntil": number(epoch + int(self._lease.total_seconds())),
-            self._ttl: number(epoch + int(self._retention.total_seconds())),
+            **_key(account, key),
+            ENTITY: string(keys.IDEMPOTENCY_ENTITY),
+            VERSION: number(1),
+            STATUS: string(IN_PROGRESS),
+            FINGERPRINT: string(fingerprint),
+            TOKEN: string(claim.token),
+            LEASE_UNTIL: number(epoch + int(self._lease.total_seconds())),
+            **ttl(epoch + int(self.retention.total_seconds())),
         }
+        for _ in range(3):  # a record that vanishes between our write and our read: try again
+            try:
+                existing = self._put_claim(item, epoch)
+            except StoreUnavailable:
+                # Sent, outcome unknown: our token in the record means the claim is ours.
+                existing = self._read(account, key)
+                if existing is None or existing[TOKEN]["S"] != claim.token:
+                    raise
+            if existing == {}:
+                continue
+            if existing is None or existing[TOKEN]["S"] == claim.token:
+                return claim  # free, or our own earlier attempt took it
+            if existing[FINGERPRINT]["S"] != fingerprint:
+                raise IdempotencyMismatch(key)
+            if existing[STATUS]["S"] == COMPLETED:
+                return outcome_from_attributes(existing)
+            raise IdempotencyInFlight(key)
+        raise IdempotencyInFlight(key)
+
+    def release(self, claim: Claim) -> None:
+        """Give the key up after a failure that wrote nothing, if it is still our claim."""
+        with store_errors():
+            try:
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key=_key(claim.account, claim.key),
+                    ConditionExpression="#token = :token AND #status = :in_progress",
+                    ExpressionAttributeNames={"#token": TOKEN, "#status": STATUS},
+                    ExpressionAttributeValues={
+                        ":token": string(claim.token),
+                        ":in_progress": string(IN_PROGRESS),
+                    },
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+
+    def _read(self, account: str, key: str) -> Item | None:
+        with store_errors():
+            response = self._client.get_item(
+                TableName=self._table, Key=_key(account, key), ConsistentRead=True
+            )
+        found: Item | None = response.get("Item")
+        return found
+
+    def _put_claim(self, item: Item, epoch: int) -> Item | None:
+        """Put the claim if the key is free (None); else the record standing in the way, or `{}`
+        when it vanished before we could read it."""
         with store_errors():
             try:
                 self._client.put_item(
@@ -102,13 +199,13 @@ class IdempotencyStore:
                     # Free when: never used; past retention (TTL deletes lazily); or claimed by a
                     # request whose lease ran out (its process died before finishing).
                     ConditionExpression=(
-                        "attribute_not_exists(PK) OR #expires < :now"
+                        f"attribute_not_exists({PARTITION_KEY}) OR #expires < :now"
                         " OR (#status = :in_progress AND #lease < :now)"
                     ),
                     ExpressionAttributeNames={
-                        "#expires": self._ttl,
-                        "#status": "status",
-                        "#lease": "leaseUntil",
+                        "#expires": TTL_ATTRIBUTE,
+                        "#status": STATUS,
+                        "#lease": LEASE_UNTIL,
                     },
                     ExpressionAttributeValues={
                         ":now": number(epoch),
@@ -116,72 +213,17 @@ class IdempotencyStore:
                     },
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-                return claim
+                return None
             except ClientError as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
                 existing: Item | None = error.response.get("Item")  # type: ignore[assignment]
-        if existing is None:
-            existing = self._read(key)
-        if existing is None:  # vanished between our write and read: try once more
-            return self.claim(key, fingerprint, now)
-        if existing["fingerprint"]["S"] != fingerprint:
-            raise IdempotencyMismatch(key)
-        if existing["status"]["S"] == COMPLETED:
-            return outcome_from_attributes(existing)
-        raise IdempotencyInFlight(key)
-
-    def completion(self, claim: Claim, outcome: TradeOutcome) -> TransactWriteItemTypeDef:
-        """The transaction action that stores `outcome` under our claim."""
-        return {"Put": self._completed_put(claim, outcome)}
-
-    def complete(self, claim: Claim, outcome: TradeOutcome) -> None:
-        """Store `outcome` under our claim (for outcomes that need no transaction)."""
-        with store_errors():
-            try:
-                self._client.put_item(**self._completed_put(claim, outcome))
-            except ClientError as error:
-                if error_code(error) == "ConditionalCheckFailedException":
-                    raise IdempotencyInFlight(claim.key) from error
-                raise
-
-    def release(self, claim: Claim) -> None:
-        """Give the key up after a failure, if we still own it."""
-        with store_errors():
-            try:
-                self._client.delete_item(
-                    TableName=self._table,
-                    Key=_key(claim.key),
-                    ConditionExpression="#token = :token",
-                    ExpressionAttributeNames={"#token": "token"},
-                    ExpressionAttributeValues={":token": string(claim.token)},
-                )
-            except ClientError as error:
-                if error_code(error) != "ConditionalCheckFailedException":
-                    raise
-
-    def _completed_put(self, claim: Claim, outcome: TradeOutcome) -> Any:
-        epoch = int(outcome.timestamp.timestamp())
-        return {
-            "TableName": self._table,
-            "Item": {
-                **_key(claim.key),
-                "entity": string(keys.IDEMPOTENCY_ENTITY),
-                "version": number(2),
-                "status": string(COMPLETED),
-                "fingerprint": string(claim.fingerprint),
-                "token": string(claim.token),
-                self._ttl: number(epoch + int(self._retention.total_seconds())),
-                **outcome_to_attributes(outcome),
-            },
-            "ConditionExpression": "#token = :token",
-            "ExpressionAttributeNames": {"#token": "token"},
-            "ExpressionAttributeValues": {":token": string(claim.token)},
-        }
-
-    def _read(self, key: str) -> Item | None:
-        with store_errors():
+            if existing is not None:
+                return existing
             response = self._client.get_item(
-                TableName=self._table, Key=_key(key), ConsistentRead=True
+                TableName=self._table,
+                Key={PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]},
+                ConsistentRead=True,
             )
-        return response.get("Item")
+        found: Item | None = response.get("Item")
+        return found if found is not None else {}

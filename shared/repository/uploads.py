@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from shared.errors import UploadMissing
+from shared.errors import UploadMissing, UploadReplaced
 from shared.repository._translate import error_code, store_errors
 
 if TYPE_CHECKING:
@@ -68,17 +68,24 @@ class UploadStore:
         """Stream the object to `target` on local disk (never whole in memory).
 
         One sequential GET in 1 MiB chunks rather than `download_file`: its 10 transfer threads
-        raised the loader's peak RSS by ~20 MiB that never came back (bench/loader.py).
+        raised the loader's peak RSS by ~20 MiB that never came back (bench/loader.py). The GET
+        is conditional on `upload.etag`: an object replaced since (a second PUT to the same
+        URL) raises `UploadReplaced` instead of loading other bytes than the load pinned.
         """
         with store_errors():
             try:
-                body = self._client.get_object(Bucket=upload.bucket, Key=upload.key)["Body"]
+                body = self._client.get_object(
+                    Bucket=upload.bucket, Key=upload.key, IfMatch=f'"{upload.etag}"'
+                )["Body"]
                 with target.open("wb") as sink:
                     for chunk in body.iter_chunks(1 << 20):
                         sink.write(chunk)
             except ClientError as error:
-                if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                code = error_code(error)
+                if code in ("404", "NoSuchKey", "NotFound"):
                     raise UploadMissing(upload.bucket, upload.key) from error
+                if code in ("412", "PreconditionFailed"):
+                    raise UploadReplaced(upload.bucket, upload.key) from error
                 raise
 
     def put_file(self, bucket: str, key: str, source: Path, content_type: str) -> None:

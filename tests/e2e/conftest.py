@@ -66,6 +66,16 @@ def live_children(pid: int) -> list[int]:
     return children
 
 
+def live_children_running(pid: int, argument: str) -> list[int]:
+    """Running children of `pid` with `argument` on their command line (Linux /proc)."""
+    found = []
+    for child in live_children(pid):
+        with contextlib.suppress(OSError):
+            if argument.encode() in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+                found.append(child)
+    return found
+
+
 def is_running(pid: int) -> bool:
     """Whether process `pid` exists and is not a zombie (Linux /proc)."""
     state = _proc_state(Path(f"/proc/{pid}/stat"))
@@ -125,9 +135,22 @@ class DevStack:
         """What `om dev` printed to stderr so far."""
         return self.stderr_path.read_text(errors="replace")
 
+    @property
+    def api_key_path(self) -> Path:
+        """Where `om dev` writes its development API key."""
+        return self.data_dir.parent / "api-key"
+
+    def api_key(self) -> str:
+        """The development API key, read from its file as a user's script would."""
+        return self.api_key_path.read_text().strip()
+
     def client(self) -> httpx.Client:
-        """An HTTP client for the API."""
-        return httpx.Client(base_url=self.base_url, timeout=10)
+        """An HTTP client for the API, sending the development key."""
+        return httpx.Client(
+            base_url=self.base_url,
+            timeout=10,
+            headers={"Authorization": f"Bearer {self.api_key()}"},
+        )
 
     def wait_until_healthy(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Poll /api/health until it answers 200; fail with the output if `om dev` exits."""

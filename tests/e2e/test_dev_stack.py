@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -17,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.devstack.dynamodb_local import find_java
+from services.devstack.dynamodb_local import SHARED_DB_FILE, find_java
+from services.devstack.working_copy import ram_folder
 from tests.e2e.conftest import (
     STOP_TIMEOUT_SECONDS,
     DevStack,
@@ -26,6 +28,7 @@ from tests.e2e.conftest import (
     free_ports,
     is_running,
     live_children,
+    om_env,
     run_om_dev,
 )
 
@@ -51,6 +54,16 @@ def assert_every_port_closed(stack: DevStack, grace_seconds: float = 5.0) -> Non
             break
         time.sleep(0.1)
     assert still_open == [], f"ports still accepting connections: {still_open}"
+
+
+def create_after_503(api: httpx.Client, order_id: int, attempts: int = 10) -> int:
+    """Retry a create that was answered 503, honouring Retry-After; the final status."""
+    for _ in range(attempts):
+        response = api.post(f"/api/orders/{order_id}", json=JPM_BUY)
+        if response.status_code != 503:
+            return response.status_code
+        time.sleep(float(response.headers.get("Retry-After", "1")))
+    return 503
 
 
 def stall_a_dynamodb_request(port: int) -> socket.socket:
@@ -128,6 +141,35 @@ def test_orders_survive_a_restart_and_fresh_starts_empty(start_dev: StartDev) ->
     assert fresh.stop() == 0
 
 
+@needs_java
+def test_orders_survive_om_dev_being_killed_and_a_clean_stop_saves_them(
+    start_dev: StartDev,
+) -> None:
+    engine = ("--engine", "dynamodb-local")
+    killed = start_dev(*engine)
+    in_ram = "in RAM" in killed.stdout()
+    children = live_children(killed.process.pid)
+    with killed.client() as api:
+        assert api.post("/api/orders/8", json=JPM_BUY).status_code == 201
+    killed.process.kill()  # no chance to save anything
+    killed.process.wait()
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while any(map(is_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    restarted = start_dev(*engine)
+    with restarted.client() as api:
+        kept = api.get("/api/orders/8")
+        assert kept.status_code == 200, kept.text
+        assert kept.json() == {"id": 8, **JPM_BUY}
+    if in_ram:
+        assert "recovered the data" in restarted.stderr()
+    assert restarted.stop() == 0
+    # Stopped cleanly: the data folder holds the database, and no RAM is left in use.
+    assert (restarted.data_dir / SHARED_DB_FILE).is_file()
+    assert not ram_folder(restarted.data_dir).exists()
+
+
 def test_moto_engine_serializes_requests_and_keeps_30_concurrent_creates(
     start_dev: StartDev,
 ) -> None:
@@ -140,7 +182,13 @@ def test_moto_engine_serializes_requests_and_keeps_30_concurrent_creates(
         created = list(
             pool.map(lambda order_id: api.post(f"/api/orders/{order_id}", json=JPM_BUY), ids)
         )
-        assert [response.status_code for response in created] == [201] * 30
+        # Queued behind moto's lock, a request may outlast the API's store timeout: that is a
+        # 503 to retry, never a lost or half-made write.
+        statuses = [response.status_code for response in created]
+        assert set(statuses) <= {201, 503}, statuses
+        for order_id, status in zip(ids, statuses, strict=True):
+            if status == 503:
+                assert create_after_503(api, order_id) in (201, 409)  # 409: it was written
         found = [api.get(f"/api/orders/{order_id}") for order_id in ids]
     assert [response.json() for response in found] == [{"id": i, **JPM_BUY} for i in ids]
 
@@ -165,6 +213,44 @@ def test_moto_engine_serializes_requests_and_keeps_30_concurrent_creates(
     # Ctrl-C in a terminal is SIGINT: it must stop as cleanly as SIGTERM.
     assert stack.stop(signal.SIGINT) == 0
     assert_every_port_closed(stack)
+
+
+def test_dev_registers_the_picked_api_key_and_keeps_it_across_restarts(
+    start_dev: StartDev,
+) -> None:
+    picked = "my-scripts-know-this-dev-key-in-advance!"
+    first = start_dev("--engine", "moto", env=om_env(OM_DEV_API_KEY=picked))
+    assert picked in first.stdout()  # the banner shows it
+    assert first.api_key_path.read_text() == picked + "\n"
+    assert stat.S_IMODE(first.api_key_path.stat().st_mode) == 0o600
+    anonymous = httpx.post(f"{first.base_url}/api/orders/5", json=JPM_BUY, timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    with first.client() as api:
+        assert api.post("/api/orders/5", json=JPM_BUY).status_code == 201
+    assert first.stop() == 0
+
+    # Without OM_DEV_API_KEY the key in the file is registered again (moto kept no table).
+    second = start_dev("--engine", "moto")
+    assert second.api_key() == picked
+    with second.client() as api:
+        assert api.get("/api/orderbook/JPM", params={"side": 0}).status_code == 200
+    assert second.stop() == 0
+
+
+def test_a_key_no_key_can_be_exits_2_before_anything_starts(tmp_path: Path) -> None:
+    api_port, dynamodb_port, s3_port = free_ports(3)
+    result = run_om_dev(
+        *("--engine", "moto", "--api-key", "too short"),
+        *("--port", str(api_port), "--dynamodb-port", str(dynamodb_port)),
+        *("--s3-port", str(s3_port), "--data-dir", str(tmp_path / "dynamodb")),
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --api-key (OM_DEV_API_KEY): must be 32-128 printable ASCII characters without"
+        " spaces"
+    ]
+    assert not any(accepts_connections(port) for port in (api_port, dynamodb_port, s3_port))
 
 
 def test_auto_engine_without_java_falls_back_to_moto_with_a_notice(

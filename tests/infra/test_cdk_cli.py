@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-STACKS = ("Network", "Registry", "Data", "Compute", "Pipeline")
+STACKS = ("Network", "Registry", "Data", "Compute", "Pipeline", "Monitoring")
 
 
 def _pinned_cli_version() -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aws_cdk.assertions import Match
+from fastapi.routing import APIRoute
 
 from infra.container_env import API_PORT, HEALTH_CHECK_PATH, SCRATCH_DIR
+from services.api.routes import health as health_routes
 
 if TYPE_CHECKING:
     from tests.infra.conftest import Synthesized
@@ -222,3 +224,19 @@ def test_listener_is_read_from_the_network_stack_output_not_an_export(each: Synt
         each.deployment.compute, "AWS::ElasticLoadBalancingV2::ListenerRule"
     ).values()
     assert "Fn::GetStackOutput" in rule["Properties"]["ListenerArn"]
+
+
+def test_load_balancer_probes_liveness_not_the_deep_readiness_check(each: Synthesized) -> None:
+    # /api/health reads the table: probing it, a DynamoDB blip would mark every task unhealthy
+    # and have ECS replace the whole fleet. The liveness route touches no dependency.
+    routes = {
+        route.path: route.endpoint
+        for route in health_routes.router.routes
+        if isinstance(route, APIRoute)
+    }
+    assert routes[HEALTH_CHECK_PATH] is health_routes.live
+    assert routes[HEALTH_CHECK_PATH] is not routes["/api/health"]
+    (group,) = each.resources(
+        each.deployment.compute, "AWS::ElasticLoadBalancingV2::TargetGroup"
+    ).values()
+    assert group["Properties"]["HealthCheckPath"] == "/api/health/live" == HEALTH_CHECK_PATH

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.container_env import HEALTH_CHECK_PATH
 from services.devstack.dynamodb_local import DynamoDBLocal
 from services.devstack.processes import free_port, wait_for_port
 from shared.repository import ensure_table, make_clients
@@ -457,7 +460,9 @@ def test_entrypoint_is_exactly_the_console_script(image: str) -> None:
 def test_only_the_api_has_a_healthcheck() -> None:
     api, loader = (read_stages(path)[-1] for path in DOCKERFILES.values())
     argv, timeout = healthcheck_command(api.one("HEALTHCHECK"))
-    assert argv[0] == "python" and "urllib.request" in argv[-1] and "/api/health" in argv[-1]
+    assert argv[0] == "python" and "urllib.request" in argv[-1]
+    # The same liveness path the load balancer probes (infra/container_env.py).
+    assert re.search(rf":%s{re.escape(HEALTH_CHECK_PATH)}['\"]", argv[-1]), argv[-1]
     assert 0 < timeout <= 10
     assert loader.all("HEALTHCHECK") == []
 
@@ -611,6 +616,16 @@ def run_healthcheck(argv: list[str], env: dict[str, str], timeout: float) -> tup
     return done.returncode, done.stdout + done.stderr
 
 
+def http_status(url: str) -> int:
+    """The status of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            status: int = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    return status
+
+
 def test_api_entrypoint_serves_what_its_healthcheck_expects(
     clean_install: CleanInstall, table: AwsSettings, tmp_path: Path
 ) -> None:
@@ -624,6 +639,7 @@ def test_api_entrypoint_serves_what_its_healthcheck_expects(
     )
     workdir = tmp_path / "workdir"
     workdir.mkdir()
+    readiness = f"http://127.0.0.1:{port}/api/health"
 
     def wait_for_check(expected: Callable[[int, str], bool]) -> None:
         # Polled like Docker does: on a loaded machine one run may hit the check's timeout.
@@ -643,16 +659,22 @@ def test_api_entrypoint_serves_what_its_healthcheck_expects(
     )
     try:
         wait_for_port("127.0.0.1", port, timeout=30, process=process)
-        # Listening, but the table does not exist yet: /api/health is 503, the check fails.
-        wait_for_check(lambda status, output: status != 0 and "503" in output)
+        # The table does not exist: readiness says so, yet the liveness check passes, so a
+        # DynamoDB outage never makes ECS or the load balancer replace the tasks.
+        assert http_status(readiness) == 503
+        wait_for_check(lambda status, output: status == 0)
         ensure_table(make_clients(table).dynamodb, table.table_name)
+        assert http_status(readiness) == 200
         wait_for_check(lambda status, output: status == 0)
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     log = stderr.decode()
     assert process.returncode in (0, -signal.SIGTERM), log
-    assert '"path":"/api/health"' in log and '"status":200' in log and '"status":503' in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    statuses = {(line.get("path"), line.get("status")) for line in lines}
+    assert {(HEALTH_CHECK_PATH, 200), ("/api/health", 503), ("/api/health", 200)} <= statuses
+    assert (HEALTH_CHECK_PATH, 503) not in statuses
     assert list(workdir.iterdir()) == []  # the API wrote nothing where it ran
     # Nothing listens any more: the check fails rather than hangs.
     status, output = run_healthcheck(check_argv, env, check_timeout)

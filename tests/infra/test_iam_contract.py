@@ -12,8 +12,8 @@ How "the calls the code makes" is found, statically (no AWS, no emulator):
    `services.loader.cli`). In it, names are typed by their annotations (parameters, dataclass
    fields, `self._x = x` in `__init__`, `Annotated[...]` aliases such as `Orders`), and a call
    `<...>.name.method(...)` on a name typed as a repository class (or a Protocol a repository
-   class implements, like the loader's `ItemWriter`) uses that method; a call of a repository
-   function (`table_is_reachable`) uses it too.
+   class implements, like the loader's `BatchSink`) uses that method; a call of a repository
+   function (`table_is_reachable`), or passing one to another call (a thread pool), uses it too.
 3. The union of the reached methods' operations, mapped to IAM actions (a transaction needs the
    actions of the item kinds the code puts in it; HeadObject also needs s3:ListBucket so that a
    missing key is a 404), must equal the actions granted to the role in the synthesized template.
@@ -99,6 +99,8 @@ class Function:
 
     operations: set[Operation] = field(default_factory=set)
     self_calls: set[str] = field(default_factory=set)
+    # `self._x.method(…)`: (attribute, method), resolved through `Repository.attributes`.
+    attribute_calls: set[tuple[str, str]] = field(default_factory=set)
     transaction_items: set[str] = field(default_factory=set)
 
 
@@ -108,6 +110,8 @@ class Repository:
 
     functions: dict[str, Function] = field(default_factory=dict)
     classes: dict[str, set[str]] = field(default_factory=dict)
+    # class → its attributes set in `__init__` to an instance of a repository class
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def reach(self, name: str) -> Function:
         """The function with its own calls and those of the `self.` methods it reaches."""
@@ -123,6 +127,11 @@ class Repository:
             owner = current.rpartition(".")[0]
             if owner:  # `self._clock()` and the like are attributes, not methods
                 todo += [f"{owner}.{m}" for m in function.self_calls if m in self.classes[owner]]
+                members = self.attributes.get(owner, {})
+                for attribute, method in function.attribute_calls:
+                    kind = members.get(attribute)
+                    if kind is not None and method in self.classes[kind]:
+                        todo.append(f"{kind}.{method}")
         return total
 
 
@@ -148,6 +157,13 @@ def _scan_function(body: ast.AST) -> Function:
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
             continue
         method, receiver = node.func.attr, _receiver_name(node.func.value)
+        held = node.func.value
+        if (
+            isinstance(held, ast.Attribute)
+            and isinstance(held.value, ast.Name)
+            and held.value.id == "self"
+        ):
+            function.attribute_calls.add((held.attr, method))
         if receiver == "self":
             function.self_calls.add(method)
             continue
@@ -182,7 +198,32 @@ def repository() -> Repository:
                 scanned.classes[node.name] = {m.name for m in methods}
                 for method in methods:
                     scanned.functions[f"{node.name}.{method.name}"] = _scan_function(method)
+                    if method.name == "__init__":
+                        scanned.attributes[node.name] = _constructed_attributes(method)
+    # Only instances of repository classes are followed.
+    for members in scanned.attributes.values():
+        for attribute in [a for a, kind in members.items() if kind not in scanned.classes]:
+            del members[attribute]
     return scanned
+
+
+def _constructed_attributes(init: ast.FunctionDef) -> dict[str, str]:
+    """`self._x = SomeClass(…)` in a constructor: attribute → class name."""
+    found: dict[str, str] = {}
+    for node in ast.walk(init):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+        ):
+            for target in node.targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
+                    found[target.attr] = node.value.func.id
+    return found
 
 
 # --- step 2: which repository functions each service reaches ----------------------------------
@@ -370,6 +411,11 @@ def service_use(entry: str) -> ServiceUse:
                 continue
             if isinstance(node.func, ast.Name) and node.func.id in repo.functions:
                 use.entry_points.add(node.func.id)
+            # A repository function handed to a thread pool (`run_sync(table_is_reachable, …)`)
+            # is called there.
+            for argument in node.args:
+                if isinstance(argument, ast.Name) and argument.id in repo.functions:
+                    use.entry_points.add(argument.id)
             if not isinstance(node.func, ast.Attribute):
                 continue
             receiver = node.func.value
@@ -438,12 +484,14 @@ def test_scan_sees_the_calls_each_service_is_known_to_make() -> None:
     assert {
         "OrderRepository.create",
         "BookReader.walk_order",
-        "TradeRepository.execute",
+        "TradeRepository.settle",
         "IdempotencyStore.claim",
+        "ApiKeyRepository.get",
+        "ApiKeyRepository.revoke",
         "UploadStore.presign_put",
         "table_is_reachable",
     } <= api
-    assert {"LoadRepository.start", "UploadStore.download", "BatchWriter.write"} <= loader
+    assert {"LoadRepository.start", "UploadStore.download", "LoadBatchWriter.write"} <= loader
     # What each service does not call is not in its set either.
     assert "LoadRepository.start" not in api and "UploadStore.download" not in api
     assert "LoadRepository.create" not in loader and "ensure_table" not in api | loader
@@ -500,7 +548,7 @@ def test_loader_reads_uploads_and_writes_reports_each_under_its_own_prefix(
         compute, each.deployment.data.bucket.bucket_arn
     )
     table_arn = each.resolve(compute, each.deployment.data.table.table_arn)
-    assert _statement_for(each, "loader", "dynamodb:BatchWriteItem")["Resource"] == table_arn
+    assert _statement_for(each, "loader", "dynamodb:PutItem")["Resource"] == table_arn
 
 
 def test_no_policy_in_the_app_grants_a_wildcard_action(each: Synthesized) -> None:

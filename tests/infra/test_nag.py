@@ -56,7 +56,7 @@ def test_every_acknowledgement_names_a_specific_rule_with_a_reason(each: Synthes
         rule = where.split(" ", 1)[1].split("::", 1)[-1]
         assert rule.startswith("AwsSolutions-"), where
         # A whole rule is acknowledged only where the rule has no per-finding ids.
-        assert "[" in rule or rule.split("-")[1] in {"S1", "ECS2", "SQS3"}, where
+        assert "[" in rule or rule.split("-")[1] in {"S1", "ECS2", "SQS3", "SF2"}, where
         assert len(reason) >= 60 and reason.endswith("."), f"{where}: {reason!r}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,15 @@ from aws_cdk.assertions import Match, Template
 
 from infra.config import parse_environment
 from infra.deployment import aws_environment
+from infra.firewall import (
+    BODY_SIZE_RULE,
+    COMMON_RULE_SET,
+    KNOWN_BAD_INPUTS_RULE_SET,
+    LOG_GROUP_PREFIX,
+    MANAGED_RULE_GROUPS,
+    RATE_LIMITED_RETRY_AFTER_SECONDS,
+    RATE_RULE,
+)
 from infra.network import NetworkStack
 from tests.infra.conftest import cdk_context, new_app
 
@@ -138,19 +148,26 @@ def _load_balancer_ingress(app: Synthesized) -> list[dict[str, Any]]:
     return list(group.get("SecurityGroupIngress", [])) + standalone
 
 
+def _api_port(app: Synthesized) -> tuple[int, str]:
+    """(port, protocol) the API is served on: HTTPS with a certificate, else HTTP."""
+    return (443, "HTTPS") if app.config.certificate_arn else (80, "HTTP")
+
+
 def test_load_balancer_admits_only_the_configured_cidrs(each: Synthesized) -> None:
     rules = _load_balancer_ingress(each)
+    ports = {80, _api_port(each)[0]}  # with HTTPS, port 80 stays open for the redirect
     assert {(rule["CidrIp"], rule["FromPort"], rule["ToPort"]) for rule in rules} == {
-        (cidr, 80, 80) for cidr in each.config.ingress_cidrs
+        (cidr, port, port) for cidr in each.config.ingress_cidrs for port in ports
     }
 
 
 def test_listener_answers_404_outside_the_api(each: Synthesized) -> None:
+    port, protocol = _api_port(each)
     each.template(each.deployment.network).has_resource_properties(
         "AWS::ElasticLoadBalancingV2::Listener",
         {
-            "Port": 80,
-            "Protocol": "HTTP",
+            "Port": port,
+            "Protocol": protocol,
             "DefaultActions": [
                 Match.object_like(
                     {
@@ -170,12 +187,16 @@ def test_only_production_load_balancer_has_deletion_protection(each: Synthesized
 
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f3c1c1e-1111-2222-3333-444455556666"
+CUSTOM_WAF = {"rateLimit": 250, "rateLimitWindowSeconds": 60}
 
 
 @pytest.fixture(scope="module")
 def https_network(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    """The dev network with a certificate configured: HTTPS on 443, HTTP only redirects."""
-    raw = cdk_context()["om:environments"]["dev"] | {"certificateArn": CERTIFICATE}
+    """The dev network with a certificate and its own WAF limits: HTTPS on 443, HTTP redirects."""
+    raw = cdk_context()["om:environments"]["dev"] | {
+        "certificateArn": CERTIFICATE,
+        "waf": CUSTOM_WAF,
+    }
     app = new_app(Path(tmp_path_factory.mktemp("cdk-https")))
     config = parse_environment("dev", raw)
     stack = NetworkStack(app, "Network", config=config, env=aws_environment(config, app))
@@ -221,7 +242,7 @@ def test_stack_outputs_the_api_base_url(each: Synthesized) -> None:
     outputs = each.template_json(each.deployment.network)["Outputs"]
     (url,) = [o for o in outputs.values() if o.get("Description", "").startswith("Base URL")]
     parts = url["Value"]["Fn::Join"][1]
-    assert parts[0] == "http://" and parts[-1] == "/api"
+    assert parts[0] == f"{_api_port(each)[1].lower()}://" and parts[-1] == "/api"
     assert parts[1] == each.resolve(
         each.deployment.network, each.deployment.network.load_balancer.load_balancer_dns_name
     )
@@ -258,3 +279,157 @@ def test_security_group_descriptions_use_only_characters_ec2_accepts(
     for stack_resources in resources:
         for description in _descriptions(stack_resources):
             assert EC2_DESCRIPTION.match(description), description
+
+
+def test_outside_dev_the_api_is_served_over_https_only(prod: Synthesized) -> None:
+    network, compute = prod.deployment.network, prod.deployment.compute
+    listeners = {
+        listener["Properties"]["Port"]: (logical_id, listener["Properties"])
+        for logical_id, listener in prod.resources(
+            network, "AWS::ElasticLoadBalancingV2::Listener"
+        ).items()
+    }
+    assert set(listeners) == {80, 443}
+    https_id, https = listeners[443]
+    assert https["Protocol"] == "HTTPS"
+    assert https["Certificates"] == [{"CertificateArn": prod.config.certificate_arn}]
+    (redirect,) = listeners[80][1]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"] == {
+        "Port": "443",
+        "Protocol": "HTTPS",
+        "StatusCode": "HTTP_301",
+    }
+    # The API's route hangs off the HTTPS listener only: nothing is served over plain HTTP.
+    assert prod.resolve(network, network.listener.listener_arn) == {"Ref": https_id}
+    (rule,) = prod.resources(compute, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    assert rule["Properties"]["ListenerArn"] == prod.resolve(compute, network.listener.listener_arn)
+
+
+# --- the edge firewall ------------------------------------------------------------------------
+
+
+def _web_acl(template: Template) -> dict[str, Any]:
+    (acl,) = template.find_resources("AWS::WAFv2::WebACL").values()
+    properties: dict[str, Any] = acl["Properties"]
+    return properties
+
+
+def _rules(template: Template) -> dict[str, dict[str, Any]]:
+    return {rule["Name"]: rule for rule in _web_acl(template)["Rules"]}
+
+
+def test_web_acl_guards_the_load_balancer(each: Synthesized) -> None:
+    network = each.deployment.network
+    template = each.template(network)
+    acl = _web_acl(template)
+    assert acl["Scope"] == "REGIONAL"
+    assert acl["DefaultAction"] == {"Allow": {}}
+    (association,) = each.resources(network, "AWS::WAFv2::WebACLAssociation").values()
+    assert association["Properties"] == {
+        "ResourceArn": each.resolve(network, network.load_balancer.load_balancer_arn),
+        "WebACLArn": each.resolve(network, network.firewall.web_acl.attr_arn),
+    }
+
+
+def test_web_acl_rate_limits_each_client_ip_first(each: Synthesized) -> None:
+    rule = _rules(each.template(each.deployment.network))[RATE_RULE]
+    assert rule["Priority"] == 0
+    assert rule["Statement"] == {
+        "RateBasedStatement": {
+            "AggregateKeyType": "IP",
+            "Limit": each.config.waf.rate_limit,
+            "EvaluationWindowSec": each.config.waf.window_seconds,
+        }
+    }
+    response = rule["Action"]["Block"]["CustomResponse"]
+    assert response["ResponseCode"] == 429
+    assert response["ResponseHeaders"] == [
+        {"Name": "Retry-After", "Value": str(RATE_LIMITED_RETRY_AFTER_SECONDS)}
+    ]
+
+
+def test_web_acl_rate_limit_is_the_environments_own(https_network: Template) -> None:
+    statement = _rules(https_network)[RATE_RULE]["Statement"]["RateBasedStatement"]
+    assert (statement["Limit"], statement["EvaluationWindowSec"]) == (
+        CUSTOM_WAF["rateLimit"],
+        CUSTOM_WAF["rateLimitWindowSeconds"],
+    )
+
+
+def test_web_acl_runs_the_aws_managed_rule_groups_as_they_are(each: Synthesized) -> None:
+    rules = _rules(each.template(each.deployment.network))
+    assert set(rules) == {RATE_RULE, *MANAGED_RULE_GROUPS}
+    for name in MANAGED_RULE_GROUPS:
+        statement = rules[name]["Statement"]["ManagedRuleGroupStatement"]
+        assert (statement["VendorName"], statement["Name"]) == ("AWS", name)
+        assert rules[name]["OverrideAction"] == {"None": {}}
+    assert [rules[name]["Priority"] for name in (RATE_RULE, *MANAGED_RULE_GROUPS)] == [0, 1, 2]
+    known_bad = rules[KNOWN_BAD_INPUTS_RULE_SET]["Statement"]["ManagedRuleGroupStatement"]
+    assert "RuleActionOverrides" not in known_bad
+
+
+def test_bodies_over_what_waf_inspects_are_refused_as_too_large(each: Synthesized) -> None:
+    acl = _web_acl(each.template(each.deployment.network))
+    common = {rule["Name"]: rule for rule in acl["Rules"]}[COMMON_RULE_SET]
+    (override,) = common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
+    assert override["Name"] == BODY_SIZE_RULE
+    response = override["ActionToUse"]["Block"]["CustomResponse"]
+    assert response["ResponseCode"] == 413
+    body = acl["CustomResponseBodies"][response["CustomResponseBodyKey"]]
+    assert body["ContentType"] == "APPLICATION_JSON"
+    # The API's error shape: a client sees the same `{"detail"}` from WAF as from the app.
+    assert set(json.loads(body["Content"])) == {"detail"}
+
+
+def test_every_custom_response_body_is_the_apis_error_shape(each: Synthesized) -> None:
+    bodies = _web_acl(each.template(each.deployment.network))["CustomResponseBodies"]
+    assert bodies
+    for body in bodies.values():
+        assert set(json.loads(body["Content"])) == {"detail"}
+
+
+def test_web_acl_and_every_rule_publish_metrics_and_samples(each: Synthesized) -> None:
+    acl = _web_acl(each.template(each.deployment.network))
+    configs = [acl["VisibilityConfig"]] + [rule["VisibilityConfig"] for rule in acl["Rules"]]
+    for config in configs:
+        assert config["CloudWatchMetricsEnabled"] is True
+        assert config["SampledRequestsEnabled"] is True
+    assert acl["VisibilityConfig"]["MetricName"] == each.deployment.network.firewall.metric_name
+    names = [config["MetricName"] for config in configs]
+    assert len(set(names)) == len(names)
+    assert each.config.name in acl["VisibilityConfig"]["MetricName"]
+
+
+def test_waf_logs_blocked_and_counted_requests_without_api_keys(each: Synthesized) -> None:
+    network = each.deployment.network
+    (logging,) = each.resources(network, "AWS::WAFv2::LoggingConfiguration").values()
+    properties = logging["Properties"]
+    assert properties["ResourceArn"] == each.resolve(network, network.firewall.web_acl.attr_arn)
+    assert properties["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}]
+    assert properties["LoggingFilter"] == {
+        "DefaultBehavior": "DROP",
+        "Filters": [
+            {
+                "Behavior": "KEEP",
+                "Requirement": "MEETS_ANY",
+                "Conditions": [
+                    {"ActionCondition": {"Action": "BLOCK"}},
+                    {"ActionCondition": {"Action": "COUNT"}},
+                ],
+            }
+        ],
+    }
+    (destination,) = properties["LogDestinationConfigs"]
+    log_group_name = each.resolve(network, network.firewall.log_group.log_group_name)
+    assert log_group_name in destination["Fn::Join"][1]
+    assert not str(destination).endswith(":*")
+
+
+def test_waf_log_group_has_the_prefix_waf_requires_and_a_retention(each: Synthesized) -> None:
+    network = each.deployment.network
+    logical_id = each.resolve(network, network.firewall.log_group.log_group_name)["Ref"]
+    group = each.template_json(network)["Resources"][logical_id]["Properties"]
+    parts = group["LogGroupName"]["Fn::Join"][1]
+    assert parts[0].startswith(LOG_GROUP_PREFIX) and LOG_GROUP_PREFIX == "aws-waf-logs-"
+    assert group["RetentionInDays"] == each.config.log_retention_days

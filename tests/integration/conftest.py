@@ -21,10 +21,12 @@ from services.api.settings import ApiSettings
 from services.devstack.processes import free_port, spawn, stop, wait_for_port
 from services.loader.cli import build_job
 from services.loader.settings import LoaderSettings
+from shared.access import ALL_SCOPES, Scope
 from shared.batch_loads import BatchLoadService
 from shared.models import BatchLoad
 from shared.repository import AwsClients, OrderRepository, ensure_bucket, ensure_table, make_clients
 from shared.repository.admin import delete_table
+from shared.repository.api_keys import ApiKeyRepository
 from shared.repository.loads import LoadRepository
 from shared.repository.uploads import UploadStore
 from tests.conftest import ENGINES, Store
@@ -61,18 +63,46 @@ def api_settings(store: Store) -> ApiSettings:
     return ApiSettings(**store.settings.model_dump())
 
 
+TEST_ACCOUNT = "test"
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The Authorization header for `key`."""
+    return {"Authorization": f"Bearer {key}"}
+
+
 @pytest.fixture
-def serve_api(store: Store, api_settings: ApiSettings) -> Iterator[ApiFactory]:
-    """Start the API over HTTP; keyword arguments go to `create_app` (e.g. a broken repository)."""
+def mint_key(store: Store) -> Callable[..., str]:
+    """Create a key in the test's table: `mint_key(account, *scopes)` → the key itself."""
+    keys = ApiKeyRepository(store.clients.dynamodb, store.settings.table_name)
+
+    def mint(account: str = TEST_ACCOUNT, *scopes: Scope) -> str:
+        return keys.create(account, scopes or ALL_SCOPES, f"test key of {account}").secret
+
+    return mint
+
+
+@pytest.fixture
+def serve_api(
+    store: Store, api_settings: ApiSettings, mint_key: Callable[..., str]
+) -> Iterator[ApiFactory]:
+    """Start the API over HTTP; keyword arguments go to `create_app` (e.g. a broken repository).
+
+    The client sends a key of account `test` with every scope; `key=` picks another (`None`:
+    anonymous).
+    """
     servers: list[LiveServer] = []
     clients: list[httpx.Client] = []
+    default_key = mint_key()
 
     def start(**overrides: object) -> httpx.Client:
         settings = overrides.pop("settings", api_settings)
+        key = overrides.pop("key", default_key)
         app = create_app(settings, clients=store.clients, **overrides)  # type: ignore[arg-type]
         server = LiveServer(app)
         servers.append(server)
-        client = httpx.Client(base_url=server.start(), timeout=10)
+        headers = bearer(key) if isinstance(key, str) else {}
+        client = httpx.Client(base_url=server.start(), timeout=10, headers=headers)
         clients.append(client)
         return client
 
@@ -113,9 +143,9 @@ class LoaderStore:
     clients: AwsClients
     service: BatchLoadService
 
-    def upload(self, content: bytes) -> BatchLoad:
+    def upload(self, content: bytes, account: str = TEST_ACCOUNT) -> BatchLoad:
         """Start a load through the API's service and PUT `content` to its presigned URL."""
-        load, url = self.service.start()
+        load, url = self.service.start(account)
         response = httpx.put(url, content=content)
         assert response.status_code == 200, response.text
         return load
@@ -152,6 +182,8 @@ def loader_store(
         read_timeout_seconds=30,
         write_deadline_seconds=30,
         load_workers=4,
+        # A run killed in a test leaves its lease behind; the rerun waits it out (default 60 s).
+        load_lease_seconds=3,
     )
     clients = make_clients(settings)
     ensure_table(clients.dynamodb, table_name)

@@ -38,6 +38,7 @@ from shared.validation import MAX_AMOUNT, MAX_ORDER_ID
 from tests.conftest import Store
 
 SYMBOLS = ("JPM", "AAPL")
+ACCOUNT = "model"
 # Few prices, so levels collide: equal values written differently (20.5 / 20.50) share a level.
 PRICES = tuple(
     Decimal(text)
@@ -190,7 +191,7 @@ def test_books_follow_price_time_priority_like_the_reference_model(store: Store)
         ) -> None:
             """Create the order in the store and at the back of its level in the model."""
             draft = OrderDraft(id=order_id, symbol=symbol, side=side, amount=amount, price=price)
-            created = self.orders.create(draft)
+            created = self.orders.create(draft, account=ACCOUNT)
             self.model[order_id] = ModelOrder(symbol, side, amount, price, next(self.places))
             self.assert_matches_model(created, order_id)
 
@@ -220,7 +221,7 @@ def test_books_follow_price_time_priority_like_the_reference_model(store: Store)
             draft = OrderDraft(id=order_id, symbol=symbol, side=side, amount=amount, price=price)
             if order_id in self.model:
                 with pytest.raises(OrderAlreadyExists):
-                    self.orders.create(draft)
+                    self.orders.create(draft, account=ACCOUNT)
                 return
             self.place(order_id, symbol, side, amount, price)
 
@@ -317,7 +318,7 @@ def test_books_follow_price_time_priority_like_the_reference_model(store: Store)
             """Trade in the store and in the model, and compare what each did."""
             fills, complete = self.model_walk(symbol, side, amount)
             succeeds = complete and len(fills) <= MAX_ORDERS_PER_TRADE
-            outcome = self.desk.trade(symbol, side, amount, idempotency_key=key)
+            outcome = self.desk.trade(symbol, side, amount, account=ACCOUNT, idempotency_key=key)
             assert outcome.successful is succeeds
             if not succeeds:
                 assert outcome.trade is None
@@ -331,7 +332,7 @@ def test_books_follow_price_time_priority_like_the_reference_model(store: Store)
             assert [(f.order_id, f.amount, f.price) for f in trade.fills] == [
                 (f.order_id, f.amount, f.price) for f in fills
             ]
-            assert self.desk.get_trade(trade.id) == trade
+            assert self.desk.get_trade(trade.id, viewer=ACCOUNT) == trade
             for fill in fills:
                 order = self.model[fill.order_id]
                 if fill.amount == order.amount:
@@ -357,10 +358,10 @@ def test_books_follow_price_time_priority_like_the_reference_model(store: Store)
                 self.remembered[key] = (body, self.trade_like_the_model(*body, key))
             elif body == first[0]:
                 # A repeat returns the first outcome and changes nothing, whatever the book.
-                assert self.desk.trade(*body, idempotency_key=key) == first[1]
+                assert self.desk.trade(*body, account=ACCOUNT, idempotency_key=key) == first[1]
             else:
                 with pytest.raises(IdempotencyMismatch):
-                    self.desk.trade(*body, idempotency_key=key)
+                    self.desk.trade(*body, account=ACCOUNT, idempotency_key=key)
 
         @rule(depth=st.integers(1, 4), data=st.data())
         def view_top_of_book(self, depth: int, data: st.DataObject) -> None:
@@ -382,7 +383,7 @@ def test_books_follow_price_time_priority_like_the_reference_model(store: Store)
                 ]
                 actual = [
                     (entry.id, entry.amount, entry.price)
-                    for entry in self.books.snapshot(symbol, side, None)
+                    for entry in self.books.snapshot(symbol, side, 1000)
                 ]
                 assert actual == expected, f"book {symbol}/{int(side)}"
 

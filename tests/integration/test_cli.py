@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from services.devstack.dynamodb_local import DynamoDBLocal
 from services.devstack.processes import free_port
+from shared.access import key_id_of
 from shared.repository import make_clients
 from shared.schema import TABLE
 from shared.settings import AwsSettings
@@ -86,6 +88,9 @@ def test_om_api_serves_the_table_and_stops_cleanly_on_sigterm(
 ) -> None:
     env = om_env(dynamodb_local, OM_TABLE_NAME="om-cli-api")
     assert run_om("table", "create", "--no-bucket", env=env).returncode == 0
+    made = run_om("keys", "create", "--account", "desk", "--scopes", "read,orders", env=env)
+    assert made.returncode == 0, made.stderr
+    auth = {"Authorization": f"Bearer {made.stdout.splitlines()[-1]}"}
     port = free_port()
     process = subprocess.Popen(
         [OM, "api", "--port", str(port)],
@@ -106,9 +111,9 @@ def test_om_api_serves_the_table_and_stops_cleanly_on_sigterm(
                     pytest.fail("om api did not come up")
                 time.sleep(0.1)
         assert health.status_code == 200
-        created = httpx.post(
-            f"{base}/api/orders/1", json={"symbol": "JPM", "side": 0, "amount": 20, "price": 20}
-        )
+        order = {"symbol": "JPM", "side": 0, "amount": 20, "price": 20}
+        assert httpx.post(f"{base}/api/orders/1", json=order).status_code == 401
+        created = httpx.post(f"{base}/api/orders/1", json=order, headers=auth)
         assert created.status_code == 201
     finally:
         process.send_signal(signal.SIGTERM)
@@ -126,3 +131,40 @@ def test_export_workbench_writes_the_rendered_model(tmp_path: Path) -> None:
     result = run_om("table", "export-workbench", "--output", str(target), env=dict(os.environ))
     assert result.returncode == 0, result.stderr
     assert target.read_text() == render_workbench_model()
+
+
+def test_keys_create_list_revoke_round_trip_and_bad_input_exit_codes(
+    dynamodb_local: DynamoDBLocal,
+) -> None:
+    env = om_env(dynamodb_local, OM_TABLE_NAME="om-cli-keys")
+    assert run_om("table", "create", "--no-bucket", env=env).returncode == 0
+    made = run_om(
+        "keys", "create", "--account", "ops", "--scopes", "admin", "--name", "boot", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.splitlines()[-1]
+    assert key.startswith("om_") and len(key) >= 32
+    key_id = key_id_of(key)
+    assert key_id in made.stderr
+    listed = run_om("keys", "list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    entries = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(e["keyId"], e["account"], e["scopes"], e["revokedAt"]) for e in entries] == [
+        (key_id, "ops", ["admin"], None)
+    ]
+    assert key not in listed.stdout
+    revoked = run_om("keys", "revoke", key_id, env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    again = run_om("keys", "revoke", key_id, env=env)
+    assert (again.returncode, "already revoked" in again.stderr) == (1, True)
+    unknown = run_om("keys", "revoke", "0" * 24, env=env)
+    assert (unknown.returncode, "does not exist" in unknown.stderr) == (1, True)
+    for bad in (
+        ("keys", "create", "--account", "no spaces", "--scopes", "read"),
+        ("keys", "create", "--account", "ops", "--scopes", "read,superuser"),
+        ("keys", "create", "--account", "ops", "--scopes", ""),
+        ("keys", "revoke", "not-an-id"),
+    ):
+        result = run_om(*bad, env=env)
+        assert result.returncode == 2, (bad, result.stderr)
+        assert "Traceback" not in result.stderr

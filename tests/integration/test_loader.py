@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import subprocess
@@ -13,14 +15,17 @@ from pathlib import Path
 import pytest
 
 from services.loader.cli import build_job
-from shared.models import BatchLoad, LoadStatus, Side
+from services.loader.csv_rows import read_orders
+from services.loader.job import LoadedOrderEncoder
+from shared.models import BatchLoad, LoadStatus, RowError, Side
 from shared.repository.books import BookReader
 from shared.repository.idempotency import IdempotencyStore
 from shared.repository.loads import LoadRepository
 from shared.repository.trades import TradeRepository
+from shared.repository.uploads import UploadStore
 from shared.trading import TradeDesk
 from tests.integration.conftest import LoaderStore
-from tests.support.dynamodb_proxy import DynamoDBProxy
+from tests.support.fault_proxy import FaultPlan, FaultProxy
 
 SAMPLE = (Path(__file__).parents[2] / "resources" / "sample-orders.csv").read_bytes()
 OM = str(Path(sys.executable).parent / "om")
@@ -75,7 +80,7 @@ def test_loaded_orders_take_time_priority_in_file_order(loader_store: LoaderStor
     load = loader_store.upload(content)
     loader_store.run(load)
     book = BookReader(loader_store.clients.dynamodb, loader_store.settings.table_name)
-    assert [e.id for e in book.snapshot("JPM", Side.BUY, None)] == [30, 10, 20]
+    assert [e.id for e in book.snapshot("JPM", Side.BUY, 1000)] == [30, 10, 20]
 
 
 def test_bad_rows_are_reported_with_line_numbers_and_good_rows_still_load(
@@ -120,7 +125,7 @@ def test_last_row_for_an_id_wins_and_an_existing_order_is_replaced(
     replaced = loader_store.orders().get(1)
     assert (replaced.symbol, replaced.side, replaced.amount) == ("AAPL", Side.SELL, 7)
     book = BookReader(loader_store.clients.dynamodb, loader_store.settings.table_name)
-    assert book.snapshot("JPM", Side.BUY, None) == []
+    assert book.snapshot("JPM", Side.BUY, 1000) == []
 
 
 @pytest.mark.parametrize(
@@ -152,7 +157,7 @@ def test_header_only_file_succeeds_with_zero_rows(loader_store: LoaderStore) -> 
 
 
 def test_missing_object_fails_with_a_reason(loader_store: LoaderStore) -> None:
-    load, _ = loader_store.service.start()
+    load, _ = loader_store.service.start("test")
     assert loader_store.run(load) == 0
     done = status(loader_store, load.id)
     assert done.status is LoadStatus.FAILED
@@ -165,25 +170,42 @@ def test_keys_this_service_did_not_issue_are_ignored(loader_store: LoaderStore) 
     assert job.run(loader_store.settings.bucket_name, f"uploads/{'0' * 32}.csv") == 0
 
 
-def test_unprocessed_items_are_retried_until_written(loader_store: LoaderStore) -> None:
-    load = loader_store.upload(big_csv(400))
-    with DynamoDBProxy(loader_store.settings.dynamodb_endpoint_url or "") as proxy:
-        proxy.unprocessed_left = 6
-        assert loader_store.run(load, dynamodb_endpoint_url=proxy.url) == 0
-    assert proxy.injected > 0
+def expected_items(store: LoaderStore, load: BatchLoad, content: bytes) -> list[dict[str, object]]:
+    """The order items a clean run of `load` writes on an empty table: one per id, last row."""
+    upload = UploadStore(store.clients.s3).describe(load.bucket, load.object_key)
+    encoder = LoadedOrderEncoder(upload, status(store, load.id))
+    items: dict[str, dict[str, object]] = {}
+    for row in read_orders(io.StringIO(content.decode(), newline="")):
+        assert not isinstance(row, RowError)
+        item = json.loads(encoder.encode(row))
+        items[item["PK"]["S"]] = item
+    return sorted(items.values(), key=lambda item: str(item["PK"]))
+
+
+def test_faults_on_the_wire_are_retried_and_every_row_is_written_once(
+    loader_store: LoaderStore,
+) -> None:
+    content = big_csv(400)
+    load = loader_store.upload(content)
+    plan = FaultPlan(rate=0.3, operations=frozenset({"TransactWriteItems"}), stall_seconds=0.6)
+    with FaultProxy(loader_store.settings.dynamodb_endpoint_url or "", plan) as proxy:
+        exit_status = loader_store.run(
+            load, dynamodb_endpoint_url=proxy.url, load_batch_rows=10, read_timeout_seconds=0.3
+        )
+    assert exit_status == 0
+    assert sum(proxy.injected.values()) > 0, proxy.injected
     done = status(loader_store, load.id)
-    assert (done.status, done.counts.loaded) == (LoadStatus.SUCCEEDED, 400)
-    assert len(order_items(loader_store)) == 400
+    assert (done.status, done.counts.read, done.counts.loaded) == (LoadStatus.SUCCEEDED, 400, 400)
+    assert order_items(loader_store) == expected_items(loader_store, load, content)
 
 
-def test_running_the_same_upload_twice_gives_the_same_table(loader_store: LoaderStore) -> None:
+def test_running_a_succeeded_load_again_changes_nothing(loader_store: LoaderStore) -> None:
     load = loader_store.upload(big_csv(300))
     loader_store.run(load)
-    once = order_items(loader_store)
+    once, first = order_items(loader_store), status(loader_store, load.id)
     assert loader_store.run(load) == 0
     assert order_items(loader_store) == once
-    done = status(loader_store, load.id)
-    assert (done.status, done.counts.read, done.counts.loaded) == (LoadStatus.SUCCEEDED, 300, 300)
+    assert status(loader_store, load.id) == first
 
 
 def start_loader_process(store: LoaderStore, load: BatchLoad) -> subprocess.Popen[bytes]:
@@ -219,7 +241,7 @@ def test_sigterm_stops_the_loader_promptly_and_a_rerun_completes(
     process = start_loader_process(loader_store, load)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 128 + signal.SIGTERM
-    assert loader_store.run(load) == 0
+    assert loader_store.run(load) == 0, status(loader_store, load.id).reason
     assert status(loader_store, load.id).counts.loaded == 3000
 
 
@@ -234,15 +256,7 @@ def test_rerun_after_a_crash_half_way_gives_the_same_table_as_a_clean_run(
     assert crashed.status is LoadStatus.RUNNING
     assert 0 < len(order_items(loader_store)) < 3000
 
-    assert loader_store.run(load) == 0
-    after_rerun = order_items(loader_store)
+    assert loader_store.run(load) == 0  # waits out the dead run's lease, then takes over
     done = status(loader_store, load.id)
-    assert (done.status, done.counts.loaded) == (LoadStatus.SUCCEEDED, 3000)
-
-    for item in after_rerun:  # a clean run on an empty table writes exactly the same items
-        loader_store.clients.dynamodb.delete_item(
-            TableName=loader_store.settings.table_name,
-            Key={"PK": item["PK"], "SK": item["SK"]},  # type: ignore[typeddict-item]
-        )
-    assert loader_store.run(load) == 0
-    assert order_items(loader_store) == after_rerun
+    assert (done.status, done.counts.read, done.counts.loaded) == (LoadStatus.SUCCEEDED, 3000, 3000)
+    assert order_items(loader_store) == expected_items(loader_store, load, big_csv(3000))

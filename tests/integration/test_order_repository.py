@@ -60,7 +60,9 @@ def before_call(store: Store, operation: str, hook: Callable[..., None]) -> Iter
 
 
 def test_created_order_reads_back_exactly(orders: OrderRepository) -> None:
-    created = orders.create(draft(7, price=Decimal("123456789012.12345678"), symbol="BRK.A"))
+    created = orders.create(
+        draft(7, price=Decimal("123456789012.12345678"), symbol="BRK.A"), account="maker"
+    )
     read = orders.get(7)
     assert read == created
     assert read.price == Decimal("123456789012.12345678")
@@ -73,9 +75,9 @@ def test_get_of_missing_order_raises_not_found(orders: OrderRepository) -> None:
 
 
 def test_create_never_overwrites_an_existing_order(orders: OrderRepository) -> None:
-    first = orders.create(draft(1))
+    first = orders.create(draft(1), account="maker")
     with pytest.raises(OrderAlreadyExists):
-        orders.create(draft(1, amount=99, price=Decimal(1)))
+        orders.create(draft(1, amount=99, price=Decimal(1)), account="maker")
     assert orders.get(1) == first
 
 
@@ -83,8 +85,8 @@ def test_book_index_returns_walk_order_for_both_sides(
     store: Store, orders: OrderRepository
 ) -> None:
     for order_id, price in [(1, "21"), (2, "20"), (3, "10000000.5"), (4, "20"), (5, "0.00000001")]:
-        orders.create(draft(order_id, price=Decimal(price)))
-        orders.create(draft(order_id + 100, price=Decimal(price), side=Side.SELL))
+        orders.create(draft(order_id, price=Decimal(price)), account="maker")
+        orders.create(draft(order_id + 100, price=Decimal(price), side=Side.SELL), account="maker")
     assert book_ids(store, "JPM", Side.BUY) == [5, 2, 4, 1, 3]
     assert book_ids(store, "JPM", Side.SELL) == [103, 101, 102, 104, 105]
 
@@ -92,9 +94,9 @@ def test_book_index_returns_walk_order_for_both_sides(
 def test_price_change_moves_order_to_back_of_new_level(
     store: Store, orders: OrderRepository
 ) -> None:
-    orders.create(draft(1, price=Decimal(20)))
-    orders.create(draft(2, price=Decimal(21)))
-    orders.create(draft(3, price=Decimal(21)))
+    orders.create(draft(1, price=Decimal(20)), account="maker")
+    orders.create(draft(2, price=Decimal(21)), account="maker")
+    orders.create(draft(3, price=Decimal(21)), account="maker")
     amended = orders.amend(1, amount=None, price=Decimal(21))
     assert amended.price == Decimal(21)
     assert amended.version == 2
@@ -102,15 +104,15 @@ def test_price_change_moves_order_to_back_of_new_level(
 
 
 def test_amount_increase_loses_time_priority(store: Store, orders: OrderRepository) -> None:
-    orders.create(draft(1))
-    orders.create(draft(2))
+    orders.create(draft(1), account="maker")
+    orders.create(draft(2), account="maker")
     orders.amend(1, amount=25, price=None)
     assert book_ids(store, "JPM", Side.BUY) == [2, 1]
 
 
 def test_amount_decrease_keeps_time_priority(store: Store, orders: OrderRepository) -> None:
-    first = orders.create(draft(1))
-    orders.create(draft(2))
+    first = orders.create(draft(1), account="maker")
+    orders.create(draft(2), account="maker")
     amended = orders.amend(1, amount=5, price=None)
     assert amended.sequence == first.sequence
     assert orders.get(1).amount == 5
@@ -118,7 +120,7 @@ def test_amount_decrease_keeps_time_priority(store: Store, orders: OrderReposito
 
 
 def test_amend_that_changes_nothing_writes_nothing(orders: OrderRepository) -> None:
-    created = orders.create(draft(1))
+    created = orders.create(draft(1), account="maker")
     assert orders.amend(1, amount=20, price=Decimal("20.000")) == created
     assert orders.get(1).version == 1
 
@@ -135,7 +137,7 @@ def test_amend_of_missing_order_raises_not_found_and_creates_nothing(
 def test_amend_retries_on_a_concurrent_write_and_lands_on_the_latest_state(
     store: Store, orders: OrderRepository
 ) -> None:
-    created = orders.create(draft(1))
+    created = orders.create(draft(1), account="maker")
     raced = False
 
     def competing_fill(**_: object) -> None:
@@ -159,7 +161,7 @@ def test_amend_retries_on_a_concurrent_write_and_lands_on_the_latest_state(
 def test_amend_after_concurrent_delete_is_not_found_and_does_not_resurrect(
     store: Store, orders: OrderRepository
 ) -> None:
-    orders.create(draft(1))
+    orders.create(draft(1), account="maker")
     deleted = False
 
     def concurrent_delete(**_: object) -> None:
@@ -180,7 +182,7 @@ def test_amend_after_concurrent_delete_is_not_found_and_does_not_resurrect(
 def test_delete_returns_the_order_and_a_second_delete_is_not_found(
     store: Store, orders: OrderRepository
 ) -> None:
-    created = orders.create(draft(1))
+    created = orders.create(draft(1), account="maker")
     assert orders.delete(1) == created
     with pytest.raises(OrderNotFound):
         orders.delete(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from decimal import Decimal
 
 import httpx
@@ -92,7 +93,7 @@ def test_out_of_range_or_non_integer_path_id_is_422(api: httpx.Client, order_id:
     ("raw", "field"),
     [
         (b'{"symbol":"JPM","side":0,"amount":true,"price":20}', "amount"),
-        (b'{"symbol":"JPM","side":0,"amount":20.0,"price":20}', "amount"),
+        (b'{"symbol":"JPM","side":0,"amount":20.5,"price":20}', "amount"),
         (b'{"symbol":"JPM","side":0,"amount":0,"price":20}', "amount"),
         (b'{"symbol":"JPM","side":0,"amount":9007199254740992,"price":20}', "amount"),
         (b'{"symbol":"JPM","side":0,"amount":"20","price":20}', "amount"),
@@ -249,9 +250,17 @@ def test_each_request_logs_one_line_with_its_request_id(
 ) -> None:
     caplog.set_level(logging.INFO, logger="om.api.request")
     response = api.get("/api/orders/3", headers={"X-Request-ID": "trace-me"})
-    lines = [r for r in caplog.records if getattr(r, "request_id", None) == "trace-me"]
-    assert len(lines) == 1
-    assert (lines[0].method, lines[0].path, lines[0].status) == ("GET", "/api/orders/3", 404)
+
+    def lines() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if getattr(r, "request_id", None) == "trace-me"]
+
+    # The line is written once the response has been sent: give the server thread a moment.
+    deadline = time.monotonic() + 5
+    while not lines() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert len(lines()) == 1
+    assert (lines()[0].method, lines()[0].path, lines()[0].status) == ("GET", "/api/orders/3", 404)
     assert response.status_code == 404
 
 
@@ -265,3 +274,37 @@ def test_swagger_ui_and_openapi_document_are_served(api: httpx.Client) -> None:
     assert create["examples"] == [{"symbol": "JPM", "side": 0, "amount": 20, "price": 20}]
     assert create["properties"]["price"]["type"] == "number"
     assert "409" in operations["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/api/orders/1", "DELETE, GET, PATCH, POST"),
+        ("PUT", "/api/orders/1", "DELETE, GET, PATCH, POST"),
+        ("HEAD", "/api/orders/1", "DELETE, GET, PATCH, POST"),
+        # A literal path wins over the /api/orders/{id} template: "batch-load" is not an order id.
+        ("PATCH", "/api/orders/batch-load", "POST"),
+        ("GET", "/api/orders/batch-load", "POST"),
+        ("DELETE", "/api/orders/batch-load/" + "a" * 32, "GET"),
+        ("GET", "/api/trade", "POST"),
+        ("TRACE", "/api/keys", "GET, POST"),
+        ("POST", "/api/health", "GET"),
+        ("POST", "/api/swagger", "GET, HEAD"),
+    ],
+)
+def test_unsupported_method_is_405_allowing_every_method_of_the_path(
+    api: httpx.Client, method: str, path: str, allow: str
+) -> None:
+    response = api.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    if method != "HEAD":
+        assert method in response.json()["detail"]
+
+
+def test_unsupported_method_from_an_anonymous_caller_is_401_first(
+    serve_api: ApiFactory,
+) -> None:
+    response = serve_api(key=None).options("/api/orders/1")
+    assert response.status_code == 401
+    assert "allow" not in response.headers

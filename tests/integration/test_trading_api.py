@@ -17,6 +17,7 @@ from shared.clock import utc_now
 from shared.models import Side
 from shared.repository.idempotency import IdempotencyStore, trade_fingerprint
 from tests.conftest import Store
+from tests.integration.conftest import TEST_ACCOUNT
 
 
 def create(api: httpx.Client, order_id: int, side: int, amount: int, price: Any) -> None:
@@ -264,7 +265,7 @@ def test_same_key_with_a_different_body_is_422_and_changes_nothing(
 
 def test_same_key_while_the_first_is_in_flight_is_409(seeded: httpx.Client, store: Store) -> None:
     in_flight = IdempotencyStore(store.clients.dynamodb, store.settings.table_name)
-    in_flight.claim("busy", trade_fingerprint("JPM", Side.BUY, 2), utc_now())
+    in_flight.claim(TEST_ACCOUNT, "busy", trade_fingerprint("JPM", Side.BUY, 2), utc_now())
     response = trade(seeded, 2, key="busy")
     assert response.status_code == 409
     assert book(seeded) == [(1, 20), (4, 10)]
@@ -309,6 +310,7 @@ def test_stale_index_entry_for_a_filled_order_is_skipped_on_retry(
         "amount": {"N": "50"},
         "price": {"N": "1"},
         "version": {"N": "1"},
+        "token": {"S": "0000000000000000"},
     }
     injected = False
 
@@ -389,4 +391,4 @@ def test_a_quote_reads_one_small_page_of_only_the_walked_attributes(
     assert queries[0]["Limit"] <= 15  # never the 1 MB page the original read
     names = queries[0]["ExpressionAttributeNames"]
     projected = {names[part.strip()] for part in queries[0]["ProjectionExpression"].split(",")}
-    assert projected == {"id", "amount", "price", "version"}
+    assert projected == {"id", "amount", "price", "version", "token"}

@@ -63,6 +63,9 @@ moments = st.datetimes(
     timezones=st.just(UTC),
 )
 
+accounts = st.from_regex(r"[A-Za-z0-9._\-]{1,64}", fullmatch=True)
+tokens = st.from_regex(r"[0-9a-f]{16}", fullmatch=True)
+
 orders = st.builds(
     Order,
     id=order_ids,
@@ -74,4 +77,6 @@ orders = st.builds(
     version=st.integers(1, 2**31),
     created_at=moments,
     updated_at=moments,
+    account=accounts,
+    token=tokens,
 )

@@ -25,7 +25,9 @@ from tests.unit.strategies import price_from_units, price_units
 def resting(
     order_id: int, amount: int, price: Decimal | int | str, version: int = 1
 ) -> RestingOrder:
-    return RestingOrder(id=order_id, amount=amount, price=Decimal(price), version=version)
+    return RestingOrder(
+        id=order_id, amount=amount, price=Decimal(price), version=version, token="t"
+    )
 
 
 class CountingBook:
@@ -154,8 +156,17 @@ def test_largest_amount_at_largest_fractional_price_is_summed_exactly() -> None:
 
 def test_sum_beyond_28_digits_does_not_round() -> None:
     fills = [
-        Fill(order_id=1, amount=MAX_AMOUNT, price=Decimal("0.00000001"), remaining=0, version=1),
-        Fill(order_id=2, amount=MAX_AMOUNT, price=Decimal(10**12), remaining=0, version=1),
+        Fill(
+            order_id=1,
+            amount=MAX_AMOUNT,
+            price=Decimal("0.00000001"),
+            remaining=0,
+            version=1,
+            token="t",
+        ),
+        Fill(
+            order_id=2, amount=MAX_AMOUNT, price=Decimal(10**12), remaining=0, version=1, token="t"
+        ),
     ]
     assert total_price(fills) == Decimal("9007199254740991000090071992.54740991")
 

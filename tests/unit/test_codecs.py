@@ -28,6 +28,8 @@ def sample_order(**changes: object) -> Order:
         "version": 2,
         "created_at": datetime(2024, 5, 16, 10, 45, 21, 148624, tzinfo=UTC),
         "updated_at": datetime(2024, 5, 16, 10, 45, 22, 0, tzinfo=UTC),
+        "account": "desk-7",
+        "token": "0123456789abcdef",
     }
     fields.update(changes)
     return Order(**fields)  # type: ignore[arg-type]

@@ -314,6 +314,12 @@ def test_side_outside_buy_sell_zero_one_is_a_row_error(text: str) -> None:
     assert only(rows(f"1,AAPL,{text},10,20")) == RowError(2, SIDE_REASON)
 
 
+@pytest.mark.parametrize("text", ["\u00a0Buy", "Sell\u00a0", "\x0bSell", "\u20031"])
+def test_side_trims_only_the_blanks_the_api_trims(text: str) -> None:
+    # One rule for the API and the CSV (shared/validation.py): spaces, tabs, CR and LF only.
+    assert only(rows(f'1,AAPL,"{text}",10,20')) == RowError(2, SIDE_REASON)
+
+
 @pytest.mark.parametrize(
     ("text", "symbol"),
     [

@@ -256,7 +256,8 @@ def test_order_keys_follow_the_table_layout() -> None:
 def test_record_partition_keys_carry_their_entity_prefix() -> None:
     assert keys.trade_pk("t-1") == "TRADE#t-1"
     assert keys.load_pk("l-1") == "LOAD#l-1"
-    assert keys.idempotency_pk("k-1") == "IDEMP#k-1"
+    assert keys.idempotency_pk("desk-7", "k-1") == "IDEMP#desk-7#k-1"
+    assert keys.api_key_pk("00ff") == "APIKEY#00ff"
 
 
 def test_partition_keys_of_different_entities_never_collide() -> None:
@@ -264,7 +265,8 @@ def test_partition_keys_of_different_entities_never_collide() -> None:
         keys.order_pk(7),
         keys.trade_pk("7"),
         keys.load_pk("7"),
-        keys.idempotency_pk("7"),
+        keys.idempotency_pk("7", "7"),
+        keys.api_key_pk("7"),
         keys.HEALTH_PROBE,
     }
-    assert len(partition_keys) == 5
+    assert len(partition_keys) == 6

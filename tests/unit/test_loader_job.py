@@ -1,8 +1,9 @@
-"""The loader's write path without AWS: item encoding, partitioned writing, the BatchWriteItem body.
+"""The loader's pure parts: cutting rows into batches (`PartitionedWriter`) and encoding them.
 
-`RecordingWriter` stands in for the sink (`BatchWriter`), not for DynamoDB: it records which
-batches arrive in which order, which is all `PartitionedWriter` promises. Items are opaque to
-`PartitionedWriter`, so these tests pass `"<id>:<row>"` strings and read them back.
+`RecordingSink` stands in for the batch sink (`LoadBatchWriter`), not for DynamoDB: it keeps each
+batch it is handed, and the thread that handed it over, which is all `PartitionedWriter` promises;
+what a batch does to the table is `test_load_writer.py`'s business. Items are opaque to
+`PartitionedWriter`, so these tests pass `"<id>@<line>"` strings and read them back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -24,54 +24,97 @@ from services.loader.csv_rows import ParsedRow
 from services.loader.job import LoadedOrderEncoder, PartitionedWriter
 from shared import codecs
 from shared.errors import StoreUnavailable
-from shared.models import Order, OrderDraft, Side
-from shared.repository import batch_writer
-from shared.repository.batch_writer import MAX_BATCH_ITEMS, BatchWriter
+from shared.models import BatchLoad, LoadPlan, LoadStatus, Order, OrderDraft, RowError, Side
+from shared.repository.load_writer import (
+    MAX_BATCH_LINES,
+    MAX_BATCH_ROWS,
+    BatchResult,
+    BatchRow,
+    LoadBatch,
+    owned_elsewhere,
+)
 from shared.repository.uploads import UploadedObject
-from shared.settings import AwsSettings
 
 WAIT_SECONDS = 10.0
 UPLOAD_TIME = datetime(2024, 5, 16, 10, 45, 21, tzinfo=UTC)
 UPLOAD_SECONDS = 1_715_856_321
 ETAG = '"0123456789abcdef0123456789abcdef"'
 STAMP = re.compile(r"\d{19}\.[0-9a-f]{8}")
+FIRST_LINE = 2
+"""The first data row's line in a file (the header is line 1)."""
 
 
-class RecordingWriter:
-    """An `ItemWriter` that keeps every batch in arrival order; optionally fails."""
+def loads_every_row(batch: LoadBatch) -> BatchResult:
+    """What a sink returns for a batch it wrote whole."""
+    return BatchResult(sum(len(row.lines) for row in batch.rows), (), written_before=False)
 
-    def __init__(self, fail: Callable[[list[str]], None] | None = None) -> None:
-        self.batches: list[list[str]] = []
+
+class RecordingSink:
+    """A `BatchSink` that keeps every batch it wrote, in arrival order, with the writing thread.
+
+    `answer` decides each batch's result (or raises, and the batch counts as not written).
+    """
+
+    retries = 0
+
+    def __init__(self, answer: Callable[[LoadBatch], BatchResult] = loads_every_row) -> None:
+        self.written: list[tuple[str, LoadBatch]] = []
         self.calls = 0
-        self._fail = fail
+        self._answer = answer
         self._lock = threading.Lock()
 
-    def write(self, items_json: Sequence[str]) -> None:
-        items = list(items_json)
+    def write(self, batch: LoadBatch) -> BatchResult:
         with self._lock:
             self.calls += 1
-        if self._fail is not None:
-            self._fail(items)
+        result = self._answer(batch)
         with self._lock:
-            self.batches.append(items)
+            self.written.append((threading.current_thread().name, batch))
+        return result
 
-    def items(self) -> list[str]:
-        return [item for batch in self.batches for item in batch]
+    def batches(self) -> list[LoadBatch]:
+        return [batch for _, batch in self.written]
+
+    def by_partition(self) -> dict[int, list[LoadBatch]]:
+        """Each partition's batches in the order they reached the sink."""
+        found: dict[int, list[LoadBatch]] = {}
+        for batch in self.batches():
+            found.setdefault(batch.partition, []).append(batch)
+        return found
 
 
-def item(order_id: int, row: int) -> str:
-    return f"{order_id}:{row}"
+def partitioned(
+    sink: RecordingSink,
+    *,
+    partitions: int = 1,
+    batch_rows: int = 3,
+    workers: int = 1,
+    queue_batches: int = 4,
+) -> PartitionedWriter:
+    plan = LoadPlan(upload_etag=ETAG, partitions=partitions, batch_rows=batch_rows)
+    return PartitionedWriter(sink, plan, workers, queue_batches=queue_batches)
 
 
-def id_and_row(item_json: str) -> tuple[int, int]:
-    order_id, row = item_json.split(":")
-    return int(order_id), int(row)
+def item(order_id: int, line: int) -> str:
+    return f"{order_id}@{line}"
+
+
+def line_of(item_json: str) -> int:
+    return int(item_json.split("@")[1])
 
 
 def add_all(target: PartitionedWriter, order_ids: Sequence[int]) -> None:
-    """Add one row per id, numbered by its position: the row number stands for file order."""
-    for row, order_id in enumerate(order_ids):
-        target.add(order_id, item(order_id, row))
+    """Add one file row per id, in order, on lines 2, 3, …"""
+    for line, order_id in enumerate(order_ids, start=FIRST_LINE):
+        target.add(order_id, item(order_id, line), line)
+
+
+def written(order_ids: Sequence[int], **options: int) -> tuple[PartitionedWriter, RecordingSink]:
+    """The writer and its sink after the file `order_ids` was added and the writer closed."""
+    sink = RecordingSink()
+    target = partitioned(sink, **options)
+    add_all(target, order_ids)
+    target.close()
+    return target, sink
 
 
 def wait_until(condition: Callable[[], bool]) -> bool:
@@ -83,176 +126,281 @@ def wait_until(condition: Callable[[], bool]) -> bool:
     return True
 
 
-# --- PartitionedWriter ------------------------------------------------------------------------
+# --- PartitionedWriter: how rows are cut into batches -------------------------------------------
 
 file_ids = st.lists(st.integers(1, 60), max_size=400)
+partition_counts = st.integers(1, 6)
+batch_sizes = st.integers(1, 12)
 
 
 @settings(max_examples=60, deadline=None)
-@given(order_ids=file_ids, partitions=st.integers(1, 6), queue_batches=st.integers(1, 3))
-def test_rows_of_one_id_reach_the_writer_in_file_order_so_the_last_row_wins(
-    order_ids: list[int], partitions: int, queue_batches: int
+@given(order_ids=file_ids, partitions=partition_counts, batch_rows=batch_sizes)
+def test_a_batch_holds_distinct_ids_of_its_partition_and_is_full_unless_its_partitions_last(
+    order_ids: list[int], partitions: int, batch_rows: int
 ) -> None:
-    writer = RecordingWriter()
-    target = PartitionedWriter(writer, partitions, queue_batches=queue_batches)
-    add_all(target, order_ids)
-    target.close()
-
-    seen: dict[int, list[int]] = {}
-    for order_id, row in map(id_and_row, writer.items()):
-        seen.setdefault(order_id, []).append(row)
-    last_row = {order_id: row for row, order_id in enumerate(order_ids)}
-    assert {order_id: rows[-1] for order_id, rows in seen.items()} == last_row
-    assert all(rows == sorted(set(rows)) for rows in seen.values())
+    _, sink = written(order_ids, partitions=partitions, batch_rows=batch_rows)
+    for batches in sink.by_partition().values():
+        for batch in batches:
+            ids = [row.order_id for row in batch.rows]
+            assert len(set(ids)) == len(ids)
+            assert {order_id % partitions for order_id in ids} == {batch.partition}
+            assert 0 < len(ids) <= batch_rows
+        assert all(len(batch.rows) == batch_rows for batch in batches[:-1])
 
 
 @settings(max_examples=60, deadline=None)
-@given(order_ids=file_ids, partitions=st.integers(1, 6))
-def test_no_batch_is_empty_holds_more_than_25_items_or_repeats_an_id(
-    order_ids: list[int], partitions: int
+@given(order_ids=file_ids, partitions=partition_counts, batch_rows=batch_sizes)
+def test_every_file_row_is_in_one_batch_under_its_ids_last_item_and_counted_loaded(
+    order_ids: list[int], partitions: int, batch_rows: int
 ) -> None:
-    writer = RecordingWriter()
-    target = PartitionedWriter(writer, partitions)
-    add_all(target, order_ids)
-    target.close()
-
-    for batch in writer.batches:
-        ids = [id_and_row(entry)[0] for entry in batch]
-        assert 0 < len(ids) <= MAX_BATCH_ITEMS
-        assert len(set(ids)) == len(ids)
+    target, sink = written(order_ids, partitions=partitions, batch_rows=batch_rows)
+    rows = [row for batch in sink.batches() for row in batch.rows]
+    all_lines = [line for row in rows for line in row.lines]
+    assert sorted(all_lines) == list(range(FIRST_LINE, FIRST_LINE + len(order_ids)))
+    for row in rows:
+        assert list(row.lines) == sorted(row.lines)
+        assert row.item_json == item(row.order_id, row.lines[-1])
+    assert target.loaded_rows == len(order_ids)
+    assert target.rejected == []
 
 
 @settings(max_examples=60, deadline=None)
-@given(order_ids=file_ids, partitions=st.integers(1, 6))
-def test_written_rows_counts_every_row_including_replaced_ones_after_close(
-    order_ids: list[int], partitions: int
+@given(
+    order_ids=file_ids,
+    partitions=partition_counts,
+    batch_rows=batch_sizes,
+    workers=st.integers(1, 8),
+    queue_batches=st.integers(1, 3),
+)
+def test_a_partitions_batches_arrive_in_number_order_so_an_ids_last_row_is_written_last(
+    order_ids: list[int], partitions: int, batch_rows: int, workers: int, queue_batches: int
 ) -> None:
-    target = PartitionedWriter(RecordingWriter(), partitions)
-    add_all(target, order_ids)
+    _, sink = written(
+        order_ids,
+        partitions=partitions,
+        batch_rows=batch_rows,
+        workers=workers,
+        queue_batches=queue_batches,
+    )
+    written_lines: dict[int, list[int]] = {}
+    for batches in sink.by_partition().values():
+        assert [batch.number for batch in batches] == list(range(len(batches)))
+        for batch in batches:
+            for row in batch.rows:
+                written_lines.setdefault(row.order_id, []).append(line_of(row.item_json))
+    last_line = {order_id: line for line, order_id in enumerate(order_ids, start=FIRST_LINE)}
+    assert {order_id: lines[-1] for order_id, lines in written_lines.items()} == last_line
+    assert all(lines == sorted(lines) for lines in written_lines.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    order_ids=file_ids,
+    partitions=partition_counts,
+    batch_rows=batch_sizes,
+    workers=st.integers(2, 8),
+)
+def test_batches_and_their_numbers_are_the_same_whatever_the_worker_count(
+    order_ids: list[int], partitions: int, batch_rows: int, workers: int
+) -> None:
+    # A rerun may run with another OM_LOAD_WORKERS: it must cut the very batches the first cut.
+    def cut(worker_count: int) -> dict[tuple[int, int], list[BatchRow]]:
+        _, sink = written(
+            order_ids, partitions=partitions, batch_rows=batch_rows, workers=worker_count
+        )
+        return {(batch.partition, batch.number): list(batch.rows) for batch in sink.batches()}
+
+    assert cut(workers) == cut(1)
+
+
+def test_batches_are_numbered_from_zero_within_each_partition() -> None:
+    _, sink = written([2, 1, 4, 6, 3], partitions=2, batch_rows=1)
+    numbered = {(batch.partition, batch.number): batch.rows[0].order_id for batch in sink.batches()}
+    assert numbered == {(0, 0): 2, (1, 0): 1, (0, 1): 4, (0, 2): 6, (1, 1): 3}
+
+
+def test_a_later_row_for_an_id_replaces_its_item_keeps_both_lines_and_moves_to_the_back() -> None:
+    sink = RecordingSink()
+    target = partitioned(sink)
+    target.add(1, "1@first", 2)
+    target.add(2, "2@only", 3)
+    target.add(1, "1@second", 4)
     target.close()
-    assert target.written_rows == len(order_ids)
+    assert sink.batches() == [
+        LoadBatch(
+            partition=0,
+            number=0,
+            rows=[BatchRow(2, "2@only", (3,)), BatchRow(1, "1@second", (2, 4))],
+        )
+    ]
+    assert target.loaded_rows == 3
 
 
-def test_later_row_for_an_id_replaces_the_pending_one_and_moves_to_the_back_of_the_batch() -> None:
-    writer = RecordingWriter()
-    target = PartitionedWriter(writer, partitions=1)
-    target.add(1, "1:first")
-    target.add(2, "2:only")
-    target.add(1, "1:second")
-    target.close()
-    assert writer.batches == [["2:only", "1:second"]]
-    assert target.written_rows == 3
+def test_thirty_rows_of_one_id_are_one_batch_row_that_counts_thirty_file_rows() -> None:
+    target, sink = written([7] * 30)
+    [batch] = sink.batches()
+    assert batch.rows == [BatchRow(7, item(7, 31), tuple(range(2, 32)))]
+    assert target.loaded_rows == 30
 
 
-def test_thirty_rows_of_one_id_are_one_item_but_count_as_thirty_rows() -> None:
-    writer = RecordingWriter()
-    target = PartitionedWriter(writer, partitions=1)
-    add_all(target, [7] * 30)
-    target.close()
-    assert writer.batches == [[item(7, 29)]]
-    assert target.written_rows == 30
+def test_a_batch_is_cut_at_the_line_limit_even_with_room_for_more_ids() -> None:
+    # The marker lists a batch's rejected lines, so one batch stands for at most 1,000 lines.
+    rows = MAX_BATCH_LINES + 1
+    target, sink = written([7] * rows, batch_rows=MAX_BATCH_ROWS)
+    first, second = sink.batches()
+    assert [len(row.lines) for row in (*first.rows, *second.rows)] == [MAX_BATCH_LINES, 1]
+    assert second.rows[0].item_json == item(7, FIRST_LINE + rows - 1)
+    assert target.loaded_rows == rows
 
 
 def test_a_full_batch_is_sent_before_close() -> None:
-    writer = RecordingWriter()
-    target = PartitionedWriter(writer, partitions=1)
-    add_all(target, range(1, MAX_BATCH_ITEMS + 1))
+    sink = RecordingSink()
+    target = partitioned(sink, batch_rows=5)
+    add_all(target, range(1, 6))
     try:
-        assert wait_until(lambda: len(writer.batches) == 1)
-        assert len(writer.batches[0]) == MAX_BATCH_ITEMS
+        assert wait_until(lambda: len(sink.written) == 1)
+        assert len(sink.batches()[0].rows) == 5
     finally:
         target.close()
 
 
-def test_each_id_always_goes_to_the_same_partition_thread() -> None:
+@pytest.mark.parametrize("workers", [1, 4, 6, 9])
+def test_each_partition_is_written_by_one_thread_shared_by_partitions_alike_modulo_workers(
+    workers: int,
+) -> None:
+    partitions = 6
+    _, sink = written(range(1, 601), partitions=partitions, batch_rows=3, workers=workers)
     threads: dict[int, set[str]] = {}
-
-    def note_thread(items: list[str]) -> None:
-        for entry in items:
-            threads.setdefault(id_and_row(entry)[0], set()).add(threading.current_thread().name)
-
-    target = PartitionedWriter(RecordingWriter(note_thread), partitions=3)
-    add_all(target, [n % 10 + 1 for n in range(500)])
-    target.close()
+    for thread, batch in sink.written:
+        threads.setdefault(batch.partition, set()).add(thread)
+    assert sorted(threads) == list(range(partitions))
     assert all(len(names) == 1 for names in threads.values())
-    assert len({name for names in threads.values() for name in names}) == 3
-
-
-def test_more_partitions_than_rows_writes_every_row() -> None:
-    writer = RecordingWriter()
-    target = PartitionedWriter(writer, partitions=16)
-    add_all(target, [5, 9, 5])
-    target.close()
-    assert sorted(writer.items()) == [item(5, 2), item(9, 1)]
-    assert target.written_rows == 3
+    for p in range(partitions):
+        for q in range(partitions):
+            assert (threads[p] == threads[q]) == (p % workers == q % workers)
+    assert len(set.union(*threads.values())) == min(workers, partitions)
 
 
 def test_close_without_rows_writes_nothing() -> None:
-    writer = RecordingWriter()
-    target = PartitionedWriter(writer, partitions=4)
+    target, sink = written([], partitions=4, workers=4)
+    assert sink.calls == 0
+    assert target.loaded_rows == 0
+
+
+# --- PartitionedWriter: what the batches did ----------------------------------------------------
+
+
+def test_loaded_rejected_and_written_before_add_up_over_every_batch() -> None:
+    # Ids that are multiples of 5 belong to another account; partition 0's first batch was
+    # committed by an earlier run.
+    def result(batch: LoadBatch) -> BatchResult:
+        owned = [row for row in batch.rows if row.order_id % 5 == 0]
+        rejected = tuple(
+            RowError(line, owned_elsewhere(r.order_id)) for r in owned for line in r.lines
+        )
+        loaded = sum(len(row.lines) for row in batch.rows) - len(rejected)
+        return BatchResult(
+            loaded, rejected, written_before=(batch.partition, batch.number) == (0, 0)
+        )
+
+    order_ids = [5, 1, 2, 5, 10, 3, 10, 4, 7, 8]
+    sink = RecordingSink(result)
+    target = partitioned(sink, partitions=2, batch_rows=2, workers=2)
+    add_all(target, order_ids)
     target.close()
-    assert writer.calls == 0
-    assert target.written_rows == 0
+    owned_lines = [
+        RowError(line, owned_elsewhere(order_id))
+        for line, order_id in enumerate(order_ids, start=FIRST_LINE)
+        if order_id % 5 == 0
+    ]
+    assert sorted(target.rejected, key=lambda error: error.line) == owned_lines
+    assert target.rejected_count == 4
+    assert target.loaded_rows == len(order_ids) - 4
+    assert target.batches_written_before == 1
 
 
-def test_close_reraises_the_writer_failure_and_counts_only_rows_written_before_it() -> None:
+def test_close_reraises_the_sinks_failure_and_counts_only_batches_written_before_it() -> None:
     failure = StoreUnavailable("table unreachable")
 
-    def fail_on_id_26(items: list[str]) -> None:
-        if any(id_and_row(entry)[0] == 26 for entry in items):
+    def fail_on_id_4(batch: LoadBatch) -> BatchResult:
+        if any(row.order_id == 4 for row in batch.rows):
             raise failure
+        return loads_every_row(batch)
 
-    writer = RecordingWriter(fail_on_id_26)
-    target = PartitionedWriter(writer, partitions=1)
-    add_all(target, [*range(1, MAX_BATCH_ITEMS + 1), 26, 26, 27])
+    sink = RecordingSink(fail_on_id_4)
+    target = partitioned(sink, batch_rows=3)
+    add_all(target, [1, 2, 3, 4, 5, 6, 7])
     with pytest.raises(StoreUnavailable) as raised:
         target.close()
     assert raised.value is failure
     assert target.failure is failure
-    assert len(writer.batches) == 1
-    assert target.written_rows == MAX_BATCH_ITEMS  # the three rows of the failed batch are not
+    assert sink.calls == 2  # the batch after the failed one is never sent
+    assert target.loaded_rows == 3
 
 
-def test_failing_writer_never_blocks_the_producer_and_is_not_called_again() -> None:
-    def always_fail(items: list[str]) -> None:
+def test_a_failing_sink_never_blocks_the_reader_and_is_not_called_again() -> None:
+    def always_fail(batch: LoadBatch) -> BatchResult:
         raise StoreUnavailable("throttled for good")
 
-    writer = RecordingWriter(always_fail)
-    target = PartitionedWriter(writer, partitions=1, queue_batches=1)
-    # 200 full batches through a one-batch queue: the producer finishes only if the writer
-    # thread keeps draining after the failure.
-    producer = threading.Thread(
-        target=add_all, args=(target, range(1, 200 * MAX_BATCH_ITEMS + 1)), daemon=True
-    )
-    producer.start()
-    producer.join(WAIT_SECONDS)
-    assert not producer.is_alive(), "the producer is blocked on a full queue"
+    sink = RecordingSink(always_fail)
+    target = partitioned(sink, batch_rows=1, queue_batches=1)
+    # 2,000 batches through a one-batch queue: the reader finishes only if the writer thread
+    # keeps draining after the failure.
+    reader = threading.Thread(target=add_all, args=(target, range(1, 2001)), daemon=True)
+    reader.start()
+    reader.join(WAIT_SECONDS)
+    assert not reader.is_alive(), "the reader is blocked on a full queue"
+    assert isinstance(target.failure, StoreUnavailable)
     with pytest.raises(StoreUnavailable, match="throttled for good"):
         target.close()
-    assert writer.calls == 1
-    assert target.written_rows == 0
+    assert sink.calls == 1
+    assert target.loaded_rows == 0
 
 
-def test_close_raises_the_first_write_failure_when_several_partitions_fail() -> None:
-    # `close()` documents "raise the first write failure". Timeline: partition 1's write
-    # starts; partition 0's write fails (first); then partition 1's write fails (second).
+def test_close_raises_the_first_failure_when_several_partitions_fail() -> None:
+    # Timeline: partition 1's write starts; partition 0's write fails (first); then
+    # partition 1's write fails (second).
     first, second = StoreUnavailable("first"), RuntimeError("second")
     odd_write_started = threading.Event()
     target: PartitionedWriter | None = None
 
-    def fail(items: list[str]) -> None:
-        if id_and_row(items[0])[0] % 2 == 0:
+    def fail(batch: LoadBatch) -> BatchResult:
+        if batch.partition == 0:
             assert odd_write_started.wait(WAIT_SECONDS)
             raise first
         odd_write_started.set()
         assert wait_until(lambda: target is not None and target.failure is not None)
         raise second
 
-    target = PartitionedWriter(RecordingWriter(fail), partitions=2)
+    target = partitioned(RecordingSink(fail), partitions=2, batch_rows=1, workers=2)
     add_all(target, [1, 2])
     with pytest.raises(Exception) as raised:
         target.close()
     assert raised.value is first
+
+
+def test_abandon_returns_during_a_write_and_the_queued_batches_are_never_written() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow(batch: LoadBatch) -> BatchResult:
+        started.set()
+        assert release.wait(WAIT_SECONDS)
+        return loads_every_row(batch)
+
+    sink = RecordingSink(slow)
+    target = partitioned(sink, batch_rows=1)
+    add_all(target, [1, 2, 3])  # batch 0 in the sink, batches 1 and 2 queued
+    assert started.wait(WAIT_SECONDS)
+    target.abandon()  # returns although the write in flight has not
+    with pytest.raises(RuntimeError, match="abandoned"):
+        target.close()  # nor does close wait for it
+    release.set()
+    writers = [thread for thread in threading.enumerate() if thread.name.startswith("writer-")]
+    for thread in writers:  # the writer ends after its write instead of waiting for more
+        thread.join(WAIT_SECONDS)
+        assert not thread.is_alive()
+    assert sink.calls == 1
+    assert target.loaded_rows == 1  # the write in flight still counts
 
 
 # --- LoadedOrderEncoder -----------------------------------------------------------------------
@@ -271,8 +419,19 @@ def parsed(line: int, order_id: int = 42, price: str = "20.5") -> ParsedRow:
     return ParsedRow(line, draft)
 
 
+LOAD = BatchLoad(
+    id="0123456789abcdef0123456789abcdef",
+    status=LoadStatus.RUNNING,
+    bucket="bucket",
+    object_key="uploads/0123456789abcdef0123456789abcdef.csv",
+    created_at=UPLOAD_TIME,
+    url_expires_at=UPLOAD_TIME,
+    account="desk-7",
+)
+
+
 def encoded(row: ParsedRow, source: UploadedObject | None = None) -> dict[str, dict[str, str]]:
-    item_json = LoadedOrderEncoder(source or upload()).encode(row)
+    item_json = LoadedOrderEncoder(source or upload(), LOAD).encode(row)
     decoded: dict[str, dict[str, str]] = json.loads(item_json)
     return decoded
 
@@ -288,14 +447,16 @@ def test_encoded_row_is_the_order_item_stamped_with_the_upload_time_etag_and_lin
         version=UPLOAD_SECONDS * 10**6,
         created_at=UPLOAD_TIME,
         updated_at=UPLOAD_TIME,
+        account="desk-7",
+        token="0123456789ab7",
     )
     assert encoded(parsed(7)) == codecs.order_to_item(expected)
 
 
 def test_same_upload_and_row_encode_to_identical_json_across_runs() -> None:
     rows = [parsed(2), parsed(3, order_id=1, price="0.00000001"), parsed(10**6, price="1E+3")]
-    first_run = [LoadedOrderEncoder(upload()).encode(row) for row in rows]
-    second_run = [LoadedOrderEncoder(upload(key="uploads/a.csv")).encode(row) for row in rows]
+    first_run = [LoadedOrderEncoder(upload(), LOAD).encode(row) for row in rows]
+    second_run = [LoadedOrderEncoder(upload(key="uploads/a.csv"), LOAD).encode(row) for row in rows]
     assert first_run == second_run
 
 
@@ -339,133 +500,3 @@ def test_a_later_upload_of_the_same_file_gets_a_higher_version_and_later_sequenc
 )
 def test_sequence_keeps_the_stamp_layout_for_any_etag_shape(etag: str) -> None:
     assert STAMP.fullmatch(encoded(parsed(2), upload(etag=etag))["sequence"]["S"])
-
-
-# --- BatchWriter (the real ItemWriter): request body and retry loop, nothing sent ---------------
-
-
-def batch_writer_for(table: str = "om-test.orders_1", **options: Any) -> BatchWriter:
-    aws = AwsSettings(table_name=table, aws_access_key_id="x", aws_secret_access_key="y")
-    return BatchWriter(aws, **options)
-
-
-def sample_orders(count: int) -> list[Order]:
-    return [
-        Order(
-            id=n,
-            symbol=f"SYM-{n}",
-            side=Side(n % 2),
-            amount=n,
-            price=Decimal(n).scaleb(-3),
-            sequence=f"{n:019d}.0000abcd",
-            version=n,
-            created_at=UPLOAD_TIME,
-            updated_at=UPLOAD_TIME,
-        )
-        for n in range(1, count + 1)
-    ]
-
-
-@pytest.mark.parametrize("count", [1, 2, MAX_BATCH_ITEMS])
-def test_body_is_a_batch_write_of_put_requests_for_the_settings_table(count: int) -> None:
-    orders = sample_orders(count)
-    body = batch_writer_for("om-test.orders_1")._body([codecs.order_item_json(o) for o in orders])
-    assert json.loads(body) == {
-        "RequestItems": {
-            "om-test.orders_1": [{"PutRequest": {"Item": codecs.order_to_item(o)}} for o in orders]
-        }
-    }
-
-
-class ScriptedSend:
-    """Replaces `BatchWriter._send`: records bodies and answers with scripted outcomes."""
-
-    def __init__(self, outcomes: list[tuple[bytes | None, str] | None]) -> None:
-        self.outcomes = outcomes
-        self.bodies: list[bytes] = []
-
-    def __call__(self, body: bytes) -> tuple[bytes | None, str] | None:
-        self.bodies.append(body)
-        return self.outcomes.pop(0)
-
-
-def scripted_writer(
-    monkeypatch: pytest.MonkeyPatch,
-    outcomes: list[tuple[bytes | None, str] | None],
-    **options: float,
-) -> tuple[BatchWriter, ScriptedSend, list[float]]:
-    monkeypatch.setattr(batch_writer.random, "random", lambda: 1.0)  # the full backoff ceiling
-    sleeps: list[float] = []
-    writer = batch_writer_for(sleep=sleeps.append, **options)
-    send = ScriptedSend(outcomes)
-    monkeypatch.setattr(writer, "_send", send)
-    return writer, send, sleeps
-
-
-ITEMS = [codecs.order_item_json(o) for o in sample_orders(2)]
-
-
-@pytest.mark.parametrize("count", [0, MAX_BATCH_ITEMS + 1])
-def test_write_refuses_an_empty_or_oversized_batch_before_sending(
-    monkeypatch: pytest.MonkeyPatch, count: int
-) -> None:
-    writer, send, _ = scripted_writer(monkeypatch, [])
-    with pytest.raises(ValueError, match="1-25 items"):
-        writer.write([ITEMS[0]] * count)
-    assert send.bodies == []
-
-
-def test_unprocessed_items_are_resent_until_none_remain(monkeypatch: pytest.MonkeyPatch) -> None:
-    outcomes: list[tuple[bytes | None, str] | None] = [
-        (b"left-1", "unprocessed items"),
-        (b"left-2", "unprocessed items"),
-        None,
-    ]
-    writer, send, sleeps = scripted_writer(monkeypatch, outcomes)
-    writer.write(ITEMS)
-    assert send.bodies == [writer._body(ITEMS), b"left-1", b"left-2"]
-    assert writer.retries == 2
-    assert len(sleeps) == 2
-
-
-def test_throttled_call_resends_the_same_body(monkeypatch: pytest.MonkeyPatch) -> None:
-    outcomes: list[tuple[bytes | None, str] | None] = [
-        (None, "HTTP 400 ThrottlingException"),
-        (None, "connection failed (ProtocolError)"),
-        None,
-    ]
-    writer, send, _ = scripted_writer(monkeypatch, outcomes)
-    writer.write(ITEMS)
-    assert send.bodies == [writer._body(ITEMS)] * 3
-
-
-def test_backoff_doubles_from_the_base_delay_up_to_the_cap(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    outcomes: list[tuple[bytes | None, str] | None] = [(None, "HTTP 503")] * 6 + [None]
-    writer, _, sleeps = scripted_writer(monkeypatch, outcomes, base_delay=0.02, max_delay=0.1)
-    writer.write(ITEMS)
-    assert sleeps == pytest.approx([0.04, 0.08, 0.1, 0.1, 0.1, 0.1])
-
-
-def test_write_gives_up_with_store_unavailable_once_the_deadline_would_pass(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    outcomes: list[tuple[bytes | None, str] | None] = [(None, "HTTP 503 ServiceUnavailable")]
-    writer, _, sleeps = scripted_writer(monkeypatch, outcomes, deadline_seconds=0.01)
-    with pytest.raises(StoreUnavailable, match="kept failing: HTTP 503 ServiceUnavailable"):
-        writer.write(ITEMS)
-    assert sleeps == []
-
-
-def test_backoff_stays_capped_however_many_attempts_a_long_deadline_allows(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # `write_deadline_seconds` may be up to 3600 s; at ~1-2 s per failed attempt a store that
-    # stays down for ~20 minutes reaches attempt 1024, where `2.0**attempt` overflows a float.
-    attempts = 1100
-    outcomes: list[tuple[bytes | None, str] | None] = [(None, "HTTP 503")] * attempts + [None]
-    writer, _, sleeps = scripted_writer(monkeypatch, outcomes, deadline_seconds=3600.0)
-    writer.write(ITEMS)
-    assert writer.retries == attempts
-    assert max(sleeps) <= 2.0

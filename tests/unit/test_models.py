@@ -17,6 +17,8 @@ CREATED = datetime(2024, 5, 16, 10, 45, 21, 148624, tzinfo=UTC)
 LATER = CREATED + timedelta(seconds=5)
 OLD_SEQUENCE = "1715856321148624000.0000abcd"
 NEW_SEQUENCE = "1715856326148624000.0000abcd"
+OLD_TOKEN = "00000000000000aa"
+NEW_TOKEN = "00000000000000bb"
 
 
 @pytest.fixture
@@ -31,11 +33,15 @@ def resting() -> Order:
         version=3,
         created_at=CREATED,
         updated_at=CREATED,
+        account="desk-7",
+        token=OLD_TOKEN,
     )
 
 
 def amend(order: Order, *, amount: int | None = None, price: Decimal | None = None) -> Order:
-    return order.amended(amount=amount, price=price, next_sequence=NEW_SEQUENCE, at=LATER)
+    return order.amended(
+        amount=amount, price=price, next_sequence=NEW_SEQUENCE, at=LATER, token=NEW_TOKEN
+    )
 
 
 def test_price_change_sends_order_to_back_with_next_version(resting: Order) -> None:
@@ -108,7 +114,9 @@ def test_amend_leaves_the_original_untouched(resting: Order) -> None:
 def test_amend_loses_place_exactly_when_price_changes_or_amount_grows(
     order: Order, amount: int | None, price: Decimal | None
 ) -> None:
-    amended = order.amended(amount=amount, price=price, next_sequence="NEXT", at=LATER)
+    amended = order.amended(
+        amount=amount, price=price, next_sequence="NEXT", at=LATER, token=NEW_TOKEN
+    )
     price_changed = price is not None and price != order.price
     amount_changed = amount is not None and amount != order.amount
     if not (price_changed or amount_changed):
@@ -117,13 +125,16 @@ def test_amend_loses_place_exactly_when_price_changes_or_amount_grows(
     loses_place = price_changed or (amount is not None and amount > order.amount)
     assert amended.sequence == ("NEXT" if loses_place else order.sequence)
     assert amended.version == order.version + 1
+    assert amended.token == NEW_TOKEN
+    assert amended.revision != order.revision
     assert amended.created_at == order.created_at
     assert amended.updated_at == LATER
+    assert amended.account == order.account
 
 
 def test_place_starts_a_new_order_at_version_one() -> None:
     draft = OrderDraft(id=7, symbol="MSFT", side=Side.SELL, amount=10, price=Decimal("410.25"))
-    order = Order.place(draft, sequence=NEW_SEQUENCE, at=CREATED)
+    order = Order.place(draft, account="desk-7", token=OLD_TOKEN, sequence=NEW_SEQUENCE, at=CREATED)
     assert (order.id, order.symbol, order.side, order.amount, order.price) == (
         7,
         "MSFT",
@@ -133,6 +144,8 @@ def test_place_starts_a_new_order_at_version_one() -> None:
     )
     assert order.sequence == NEW_SEQUENCE
     assert order.version == 1
+    assert (order.account, order.token) == ("desk-7", OLD_TOKEN)
+    assert order.revision == f"{OLD_TOKEN}.1"
     assert order.created_at == order.updated_at == CREATED
 
 

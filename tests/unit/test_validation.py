@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.models import Side
 from shared.validation import (
+    ACCOUNT_PATTERN,
+    KEY_NAME_PATTERN,
     MAX_AMOUNT,
     MAX_ORDER_ID,
+    SIDE_NAME_PATTERN,
+    SYMBOL_INPUT_PATTERN,
+    SYMBOL_PATTERN,
     InvalidValue,
     canonical_decimal,
+    check_account,
     check_amount,
+    check_key_name,
     check_order_id,
     check_price,
     normalize_symbol,
+    parse_amount_text,
     parse_decimal_text,
     parse_integer_text,
+    parse_order_id_text,
+    parse_price_text,
     parse_side,
+    parse_side_text,
 )
 from tests.unit.strategies import price_from_units, price_units, prices
 
@@ -276,3 +289,98 @@ def test_integer_text_parses_plain_integers(text: str, expected: int) -> None:
 def test_integer_text_rejects_anything_but_a_plain_integer(text: str) -> None:
     with pytest.raises(InvalidValue):
         parse_integer_text(text)
+
+
+# --- patterns: the rules' text forms, read the same by Python and by JSON Schema --------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "accepted", "rejected"),
+    [
+        (
+            SYMBOL_INPUT_PATTERN,
+            ["JPM", " brk.a ", "\tmsft\n", "a_b-c.9", "ABCDEFGHIJKLMNOP"],
+            ["", "   ", "ABCDEFGHIJKLMNOPQ", "BRK A", "A/B", "ÄBC", "\xa0JPM", "JPM\x0b"],
+        ),
+        (
+            SIDE_NAME_PATTERN,
+            ["Buy", "buy", "SELL", "sElL", " sell\n"],
+            ["", "x", "Bid", "0", "1", "\xa0buy", "buys"],
+        ),
+        (ACCOUNT_PATTERN, ["desk-7", "A.b_c", "x" * 64], ["", "x" * 65, "a#b", "a b", "desk\n"]),
+        (KEY_NAME_PATTERN, ["", "algo 1", "Zürich €"], ["tab\there", "line\nbreak", "\x85"]),
+    ],
+)
+def test_each_pattern_accepts_exactly_what_its_check_accepts(
+    pattern: str, accepted: list[str], rejected: list[str]
+) -> None:
+    check = {
+        SYMBOL_INPUT_PATTERN: normalize_symbol,
+        SIDE_NAME_PATTERN: parse_side,
+        ACCOUNT_PATTERN: check_account,
+        KEY_NAME_PATTERN: check_key_name,
+    }[pattern]
+    for value in accepted:
+        assert re.fullmatch(pattern, value), value
+        check(value)
+    for value in rejected:
+        assert not re.fullmatch(pattern, value), value
+        with pytest.raises(InvalidValue):
+            check(value)
+
+
+@given(text=st.text(alphabet=st.sampled_from(" \t\n\r\x0b\xa0aBuYsElL09.-_/#"), max_size=20))
+def test_symbol_and_side_checks_agree_with_their_patterns_on_any_text(text: str) -> None:
+    for pattern, check in (
+        (SYMBOL_INPUT_PATTERN, normalize_symbol),
+        (SIDE_NAME_PATTERN, parse_side),
+    ):
+        matches = re.fullmatch(pattern, text) is not None
+        try:
+            check(text)
+            accepted = True
+        except InvalidValue:
+            accepted = False
+        assert matches == accepted, (pattern, text)
+
+
+def test_canonical_symbol_matches_the_stored_symbol_pattern() -> None:
+    assert re.fullmatch(SYMBOL_PATTERN, normalize_symbol(" brk.a "))
+
+
+# --- text cells (CSV): the same rules, read from text ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "side"),
+    [("0", Side.BUY), ("1", Side.SELL), (" 1 ", Side.SELL), ("Buy", Side.BUY), ("SELL", Side.SELL)],
+)
+def test_side_text_accepts_digits_and_names(text: str, side: Side) -> None:
+    assert parse_side_text(text) is side
+
+
+@pytest.mark.parametrize("text", ["", "2", "-1", "1.0", "00", "hold", "B"])
+def test_side_text_rejects_anything_else(text: str) -> None:
+    with pytest.raises(InvalidValue, match="must be Buy, Sell, 0 or 1"):
+        parse_side_text(text)
+
+
+def test_order_id_amount_and_price_text_apply_the_rules_of_their_checks() -> None:
+    assert parse_order_id_text(" 42 ") == 42
+    assert parse_amount_text("9007199254740991") == MAX_AMOUNT
+    assert str(parse_price_text("20.50")) == "20.5"
+    for parse, text in [
+        (parse_order_id_text, "0"),
+        (parse_order_id_text, "99999999999999999999999999999999999999999999"),
+        (parse_amount_text, "10.0"),
+        (parse_amount_text, "9007199254740992"),
+        (parse_price_text, "0.000000001"),
+        (parse_price_text, "1e5"),
+    ]:
+        with pytest.raises(InvalidValue):
+            parse(text)
+
+
+def test_an_integer_too_long_for_the_text_form_is_reported_as_out_of_range() -> None:
+    with pytest.raises(InvalidValue, match="from 1 to"):
+        parse_amount_text("1" * 45)

@@ -1,0 +1,133 @@
+"""Where trades wait for their book: on the event loop, bounded, never holding a thread.
+
+Trades on one book cannot usefully run side by side — they would all plan from the same best
+order and all but one would lose the race. So each book has a queue, and one worker per busy
+book takes everything waiting (up to `GROUP_LIMIT` trades, in arrival order) and hands it to the
+desk as one group (`TradeDesk.execute`: one read, one transaction). While a group is being
+settled the next one forms, so the busier the book, the larger the groups.
+
+Waiting costs no thread: a waiting trade is a future on the event loop, so a burst of trades on
+one symbol cannot starve the thread pool that serves every other endpoint. Settling runs in a
+thread of a separate, small pool (`SETTLE_THREADS`). Load is shed, not queued without bound: a
+trade that finds its book's queue full (`OM_TRADE_QUEUE_LIMIT`), or whose deadline passes while
+it waits, gets `TradeShed` (503 + Retry-After) at once and nothing was done. A trade already
+handed to the desk is always waited for: its outcome is then known, or reported as unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+
+from shared.errors import StoreBusy, StoreUnavailable
+from shared.models import Side
+from shared.request_context import request_scope
+from shared.trading import TradeDesk, TradeResult, TradeTicket
+
+GROUP_LIMIT = 100
+SETTLE_THREADS = 8
+
+
+class TradeShed(StoreBusy):
+    """The book is too busy: the trade was not queued (or waited too long) and was not placed."""
+
+
+@dataclass
+class _Waiting:
+    ticket: TradeTicket
+    deadline: float
+    future: asyncio.Future[TradeResult] = field(repr=False)
+
+
+class BookQueues:
+    """One bounded queue and at most one worker per (symbol, side) book."""
+
+    def __init__(self, desk: TradeDesk, *, limit: int, grouping: bool = True) -> None:
+        self._desk = desk
+        self._limit = limit
+        self._group_limit = GROUP_LIMIT if grouping else 1
+        self._queues: dict[tuple[str, Side], deque[_Waiting]] = {}
+        self._workers: dict[tuple[str, Side], asyncio.Task[None]] = {}
+        self._limiter = CapacityLimiter(SETTLE_THREADS)
+        self.shed = 0
+
+    async def submit(self, ticket: TradeTicket, *, seconds_left: float | None) -> TradeResult:
+        """Wait for `ticket`'s turn and its result. Raises `TradeShed` if the book is too busy."""
+        book = (ticket.symbol, ticket.side)
+        waiting = self._queues.setdefault(book, deque())
+        if len(waiting) >= self._limit:
+            self.shed += 1
+            raise TradeShed(
+                f"the {ticket.symbol} book has {len(waiting)} trades waiting; "
+                "the trade was not placed"
+            )
+        loop = asyncio.get_running_loop()
+        entry = _Waiting(
+            ticket,
+            deadline=time.monotonic() + (seconds_left if seconds_left is not None else 3600.0),
+            future=loop.create_future(),
+        )
+        waiting.append(entry)
+        if book not in self._workers:
+            self._workers[book] = loop.create_task(self._work(book))
+        return await entry.future
+
+    async def _work(self, book: tuple[str, Side]) -> None:
+        waiting = self._queues[book]
+        try:
+            while waiting:
+                group: list[_Waiting] = []
+                gone: list[TradeTicket] = []
+                now = time.monotonic()
+                while waiting and len(group) < self._group_limit:
+                    entry = waiting.popleft()
+                    if entry.future.done():  # its client went away while it waited
+                        gone.append(entry.ticket)
+                    elif entry.deadline <= now:
+                        self.shed += 1
+                        entry.future.set_exception(
+                            TradeShed(
+                                f"the {entry.ticket.symbol} book stayed busy for longer than "
+                                "the request's deadline; the trade was not placed"
+                            )
+                        )
+                    else:
+                        group.append(entry)
+                seconds = min((entry.deadline for entry in group), default=now) - now
+                try:
+                    results = await anyio.to_thread.run_sync(
+                        self._settle,
+                        [entry.ticket for entry in group],
+                        gone,
+                        seconds,
+                        limiter=self._limiter,
+                    )
+                except Exception as error:  # a bug must not strand the waiting trades
+                    for entry in group:
+                        if not entry.future.done():
+                            entry.future.set_exception(error)
+                    continue
+                for entry, result in zip(group, results, strict=True):
+                    if not entry.future.done():
+                        entry.future.set_result(result)
+        finally:
+            del self._workers[book]
+            if not waiting:
+                self._queues.pop(book, None)
+
+    def _settle(
+        self, tickets: list[TradeTicket], gone: list[TradeTicket], seconds: float
+    ) -> list[TradeResult]:
+        for ticket in gone:
+            with contextlib.suppress(StoreUnavailable):  # else its claim's lease frees it
+                self._desk.abandon(ticket, None)  # never executed: free its key at once
+        if not tickets:
+            return []
+        with request_scope(max(seconds, 0.0)):
+            return self._desk.execute(tickets)
