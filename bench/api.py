@@ -12,10 +12,16 @@ sides alike. Sides:
                 before the clock starts): the issue's "same DynamoDB calls made directly".
 * `api_info`    a second `om api` with `OM_LOG_LEVEL=INFO`: what the access log line costs.
 
-The headline ratio is api/boto3 (the stricter one); api/repository isolates HTTP + FastAPI.
-Figures are printed, never asserted. The last line is a JSON summary.
+Every API request carries an API key, verified once and then served from the in-process cache;
+after the sides, `--new-keys` requests each present a key never seen before (one GetItem more):
+the price of an uncached first request, next to the same GET with a cached key.
 
-    uv run python bench/api.py [--requests N] [--warmup N] [--block N] [--no-info-log]
+The headline figures are api/boto3 at p50 (the stricter ratio) and api − boto3 at p50 (what the
+API adds, in ms); api/repository isolates HTTP + FastAPI. Figures only, no verdicts: see
+bench/README.md for what they mean against the targets. The last line is a JSON summary.
+
+    uv run python -m bench.api [--requests N] [--warmup N] [--block N] [--no-info-log]
+                               [--new-keys N]
 """
 
 from __future__ import annotations
@@ -23,14 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib.metadata
 import json
-import os
-import platform
-import signal
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -38,17 +37,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import FrameType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import SecretStr
 
-from services.devstack.dynamodb_local import NPM_PACKAGE, NPM_VERSION, DynamoDBLocal
-from services.devstack.processes import free_port, spawn, stop
+from bench.harness import (
+    BenchError,
+    dynamodb_local,
+    load_average,
+    local_settings,
+    machine,
+    om_api,
+    percentile,
+    print_machine,
+    print_summary,
+    print_table,
+    progress,
+    run_benchmark,
+    tail,
+    utc_stamp,
+)
+from shared.access import ALL_SCOPES
 from shared.codecs import order_key, order_to_item
-from shared.models import Order, OrderDraft, Side
+from shared.models import Order, OrderDraft, Side, new_write_token
 from shared.repository import OrderRepository, ensure_table, make_clients
+from shared.repository.api_keys import ApiKeyRepository
+from shared.repository.orders import leave_book
 from shared.sequence import SequenceGenerator
 from shared.settings import AwsSettings
 
@@ -56,13 +70,13 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 TABLE_NAME = "om-bench"
-ACCESS_KEY_ID = "omlocal"
-SECRET_ACCESS_KEY = "omlocalsecret"
-REGION = "us-east-1"
-GET_P50_TARGET = 1.3
+ACCOUNT = "bench"
 INFO_FIRST_ID = 4_000_000
+KEYED_ORDER_ID = 5_000_000
+PACKAGES = ("fastapi", "starlette", "uvicorn", "pydantic", "boto3", "botocore", "httpx")
 
 OPERATIONS = ("POST", "GET", "PATCH", "DELETE")  # run order: each needs the previous one's items
+REPORT_ORDER = ("GET", "POST", "PATCH", "DELETE")
 SYMBOL = "BENCH"
 PRICE = Decimal("20.125")
 AMOUNT = 100
@@ -70,10 +84,6 @@ AMENDED_AMOUNT = 60  # a decrease: keeps time priority, bumps the version
 HEALTH_TIMEOUT_SECONDS = 60.0
 
 Call = Callable[[int], None]
-
-
-class BenchError(RuntimeError):
-    """A side answered something other than what the operation must return."""
 
 
 # --- the sides -------------------------------------------------------------------------------
@@ -98,14 +108,15 @@ def _draft(order_id: int) -> OrderDraft:
     )
 
 
+def _create_body(book_side: int) -> str:
+    # The price as a JSON number written digit for digit, as an exact client would send it.
+    return f'{{"symbol":"{SYMBOL}","side":{book_side},"amount":{AMOUNT},"price":{PRICE}}}'
+
+
 def api_side(name: str, first_id: int, client: httpx.Client) -> Contender:
     """Requests through the HTTP API, checking each status and body."""
     side = Contender(name, first_id)
-    # The price as a JSON number written digit for digit, as an exact client would send it.
-    create_bodies = [
-        f'{{"symbol":"{SYMBOL}","side":{book_side},"amount":{AMOUNT},"price":{PRICE}}}'
-        for book_side in (0, 1)
-    ]
+    create_bodies = [_create_body(book_side) for book_side in (0, 1)]
     amend_body = json.dumps({"amount": AMENDED_AMOUNT})
     json_headers = {"content-type": "application/json"}
 
@@ -144,7 +155,7 @@ def repository_side(name: str, first_id: int, repository: OrderRepository) -> Co
     side = Contender(name, first_id)
 
     def post(index: int) -> None:
-        repository.create(_draft(side.order_id(index)))
+        repository.create(_draft(side.order_id(index)), account=ACCOUNT)
 
     def get(index: int) -> None:
         repository.get(side.order_id(index))
@@ -166,23 +177,47 @@ def boto3_side(name: str, first_id: int, count: int, client: DynamoDBClient) -> 
     now = datetime.now(UTC)
     created: list[Order] = []
     for index in range(count):
-        order = Order.place(_draft(side.order_id(index)), sequence=sequence.next(), at=now)
+        order = Order.place(
+            _draft(side.order_id(index)),
+            account=ACCOUNT,
+            token=new_write_token(),
+            sequence=sequence.next(),
+            at=now,
+        )
         created.append(order)
     created_items = [order_to_item(order) for order in created]
-    amended_items = [
-        order_to_item(
-            order.amended(amount=AMENDED_AMOUNT, price=None, next_sequence=sequence.next(), at=now)
+    amended = [
+        order.amended(
+            amount=AMENDED_AMOUNT,
+            price=None,
+            next_sequence=sequence.next(),
+            at=now,
+            token=new_write_token(),
         )
         for order in created
     ]
+    amended_items = [order_to_item(order) for order in amended]
+    deleted_by = [new_write_token() for _ in amended]
     keys = [order_key(order.id) for order in created]
     table = TABLE_NAME
+    guard = "#version = :version AND #token = :token"
+    free_for_create = "attribute_not_exists(PK) OR (#entity = :gone AND #token <> :token)"
+    names = {"#version": "version", "#token": "token"}
+
+    def guard_values(order: Order) -> dict[str, Any]:
+        return {":version": {"N": str(order.version)}, ":token": {"S": order.token}}
 
     def post(index: int) -> None:  # OrderRepository.create
         client.put_item(
             TableName=table,
             Item=created_items[index],
-            ConditionExpression="attribute_not_exists(PK)",
+            ConditionExpression=free_for_create,
+            ExpressionAttributeNames={"#entity": "entity", "#token": "token"},
+            ExpressionAttributeValues={
+                ":gone": {"S": "GONE"},
+                ":token": {"S": created[index].token},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
 
     def get(index: int) -> None:  # OrderRepository.get
@@ -194,21 +229,57 @@ def boto3_side(name: str, first_id: int, count: int, client: DynamoDBClient) -> 
         client.put_item(
             TableName=table,
             Item=amended_items[index],
-            ConditionExpression="#version = :expected",
-            ExpressionAttributeNames={"#version": "version"},
-            ExpressionAttributeValues={":expected": {"N": str(created[index].version)}},
+            ConditionExpression=guard,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=guard_values(created[index]),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
 
-    def delete(index: int) -> None:  # OrderRepository.delete
-        client.delete_item(
+    def delete(index: int) -> None:  # OrderRepository.delete: read, then leave the book
+        client.get_item(TableName=table, Key=keys[index], ConsistentRead=True)
+        gone = leave_book(
+            version=amended[index].version,
+            amount=AMENDED_AMOUNT,
+            at=now,
+            deleted_by=deleted_by[index],
+        )
+        client.update_item(
             TableName=table,
             Key=keys[index],
-            ConditionExpression="attribute_exists(PK)",
-            ReturnValues="ALL_OLD",
+            ConditionExpression=f"#entity = :order AND {guard}",
+            UpdateExpression=gone["UpdateExpression"],
+            ExpressionAttributeNames={
+                **gone["ExpressionAttributeNames"],
+                **names,
+                "#entity": "entity",
+            },
+            ExpressionAttributeValues={
+                **gone["ExpressionAttributeValues"],
+                **guard_values(amended[index]),
+                ":order": {"S": "ORDER"},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
 
     side.calls = {"POST": post, "GET": get, "PATCH": patch, "DELETE": delete}
     return side
+
+
+def new_key_figures(
+    http: httpx.Client, keys: ApiKeyRepository, *, count: int, order_id: int
+) -> dict[str, Figures]:
+    """GET of one order with `count` never-seen keys (uncached) and then again (cached)."""
+    fresh = [keys.create(ACCOUNT, ALL_SCOPES, "bench").secret for _ in range(count)]
+    path = f"/api/orders/{order_id}"
+    samples: dict[str, list[int]] = {"new key": [], "cached key": []}
+    for name in ("new key", "cached key"):
+        for key in fresh:
+            began = time.perf_counter_ns()
+            response = http.get(path, headers={"Authorization": f"Bearer {key}"})
+            samples[name].append(time.perf_counter_ns() - began)
+            if response.status_code != 200:
+                raise BenchError(f"GET {path} with a {name} → {response.status_code}")
+    return {name: Figures.of(taken) for name, taken in samples.items()}
 
 
 # --- measuring -------------------------------------------------------------------------------
@@ -227,12 +298,11 @@ class Figures:
     @classmethod
     def of(cls, samples_ns: list[int]) -> Figures:
         """Figures of latency samples in nanoseconds."""
-        cuts = statistics.quantiles(samples_ns, n=100, method="inclusive")
         total = sum(samples_ns)
         return cls(
             count=len(samples_ns),
-            p50_ms=cuts[49] / 1e6,
-            p99_ms=cuts[98] / 1e6,
+            p50_ms=percentile(samples_ns, 50) / 1e6,
+            p99_ms=percentile(samples_ns, 99) / 1e6,
             mean_ms=total / len(samples_ns) / 1e6,
             requests_per_second=len(samples_ns) / (total / 1e9),
         )
@@ -268,65 +338,30 @@ def measure(
         gc.collect()
         samples = run_operation(operation, sides, start=warmup, count=requests, block=block)
         results[operation] = {name: Figures.of(taken) for name, taken in samples.items()}
-        print(f"  measured {operation}", file=sys.stderr, flush=True)
+        progress(f"measured {operation}")
     return results
 
 
 # --- processes -------------------------------------------------------------------------------
 
 
-def om_executable() -> str:
-    """The `om` console script installed next to this interpreter (what the container runs)."""
-    script = Path(sys.executable).with_name("om")
-    if not script.is_file():
-        raise SystemExit(f"error: no `om` console script next to {sys.executable}; run `uv sync`")
-    return str(script)
-
-
 @contextlib.contextmanager
-def running_api(endpoint_url: str, *, log_level: str, log: IO[bytes]) -> Iterator[str]:
-    """`om api` on a free port with the OM_* settings of the run; yields its base URL."""
-    port = free_port()
+def running_api(
+    endpoint_url: str, *, log_level: str, log: Path, key: str
+) -> Iterator[httpx.Client]:
+    """`om api` over the run's table; yields a keep-alive client that sends `key`."""
     settings = {
-        "OM_TABLE_NAME": TABLE_NAME,
-        "OM_DYNAMODB_ENDPOINT_URL": endpoint_url,
-        "OM_AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "OM_AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        "OM_REGION": REGION,
-        "OM_LOG_LEVEL": log_level,
+        "table_name": TABLE_NAME,
+        "dynamodb_endpoint_url": endpoint_url,
+        "log_level": log_level,
     }
-    # `env` execs `om` in place, so the child keeps `spawn`'s die-with-parent hook.
-    command = [
-        "/usr/bin/env",
-        *(f"{name}={value}" for name, value in settings.items()),
-        om_executable(),
-        "api",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    process = spawn(command, log=log)
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_for_health(base_url, process)
-        yield base_url
-    finally:
-        stop(process)
-
-
-def wait_for_health(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    """Poll `/api/health` until it answers 200; fail early if the server exits."""
-    deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
-    with httpx.Client(base_url=base_url, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise SystemExit(f"error: `om api` exited with status {process.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if client.get("/api/health").status_code == 200:
-                    return
-            time.sleep(0.1)
-    raise SystemExit(f"error: {base_url}/api/health did not answer 200 in time")
+    with (
+        om_api(settings, log, timeout=HEALTH_TIMEOUT_SECONDS) as base_url,
+        httpx.Client(
+            base_url=base_url, timeout=10.0, headers={"Authorization": f"Bearer {key}"}
+        ) as client,
+    ):
+        yield client
 
 
 def app_times(log: Path, first_id: int, warmup: int) -> dict[str, Figures]:
@@ -346,48 +381,12 @@ def app_times(log: Path, first_id: int, warmup: int) -> dict[str, Figures]:
     return {method: Figures.of(taken) for method, taken in samples.items() if len(taken) > 1}
 
 
-def _raise_keyboard_interrupt(signum: int, _: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+# --- the report ------------------------------------------------------------------------------
+
+Comparison = dict[str, dict[str, float]]
 
 
-# --- the machine and the report --------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    """What ran the benchmark."""
-    cpu_model = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    memory_gib = None
-    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as meminfo:
-        kib = int(meminfo.readline().split()[1])
-        memory_gib = round(kib / 2**20, 1)
-    java = "unknown"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        result = subprocess.run(
-            ["java", "-version"], capture_output=True, text=True, timeout=30, check=False
-        )
-        java = (result.stderr or result.stdout).splitlines()[0].strip()
-    versions = {
-        name: importlib.metadata.version(name)
-        for name in ("fastapi", "starlette", "uvicorn", "pydantic", "boto3", "botocore", "httpx")
-    }
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": cpu_model,
-        "memory_gib": memory_gib,
-        "os": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "java": java,
-        "dynamodb_local": f"{NPM_PACKAGE}@{NPM_VERSION} (npm), in memory",
-        "packages": versions,
-    }
-
-
-def ratios(results: dict[str, dict[str, Figures]], top: str, base: str) -> dict[str, Any]:
+def ratios(results: dict[str, dict[str, Figures]], top: str, base: str) -> Comparison:
     """p50 and p99 of `top` over `base`, per operation."""
     return {
         operation: {
@@ -399,57 +398,86 @@ def ratios(results: dict[str, dict[str, Figures]], top: str, base: str) -> dict[
     }
 
 
+def differences(results: dict[str, dict[str, Figures]], top: str, base: str) -> Comparison:
+    """p50 and p99 of `top` minus `base` in ms, per operation: what `top` adds in absolute terms."""
+    return {
+        operation: {
+            "p50": round(figures[top].p50_ms - figures[base].p50_ms, 4),
+            "p99": round(figures[top].p99_ms - figures[base].p99_ms, 4),
+        }
+        for operation, figures in results.items()
+        if top in figures and base in figures
+    }
+
+
 def print_report(
     results: dict[str, dict[str, Figures]],
     in_app: dict[str, Figures],
-    about: dict[str, Any],
-) -> dict[str, Any]:
-    """The human-readable table; returns the ratios it printed."""
-    versus_boto3 = ratios(results, "api", "boto3")
-    versus_repository = ratios(results, "api", "repository")
-    logging_cost = ratios(results, "api_info", "api")
+    comparisons: dict[str, Comparison],
+) -> None:
+    """The per-side figures, then per operation the comparisons between sides."""
     print()
-    print(f"{'op':<7} {'side':<11} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'req/s':>8}")
-    for operation in ("GET", "POST", "PATCH", "DELETE"):
-        for name, figures in results[operation].items():
-            print(
-                f"{operation:<7} {name:<11} {figures.p50_ms:>8.3f} {figures.p99_ms:>8.3f} "
-                f"{figures.mean_ms:>8.3f} {figures.requests_per_second:>8.0f}"
+    print_table(
+        ("op", "side", "p50 ms", "p99 ms", "mean ms", "req/s"),
+        [
+            (
+                operation,
+                name,
+                f"{figures.p50_ms:.3f}",
+                f"{figures.p99_ms:.3f}",
+                f"{figures.mean_ms:.3f}",
+                f"{figures.requests_per_second:.0f}",
             )
-        line = "        api/boto3      p50 ×{p50:.2f}  p99 ×{p99:.2f}".format(
-            **versus_boto3[operation]
-        )
-        if operation == "GET":
-            met = versus_boto3["GET"]["p50"] <= GET_P50_TARGET
-            line += f"   target p50 ≤ {GET_P50_TARGET}: {'MET' if met else 'MISSED'}"
-        print(line)
-        print(
-            "        api/repository p50 ×{p50:.2f}  p99 ×{p99:.2f}".format(
-                **versus_repository[operation]
-            )
-        )
-        if operation in logging_cost:
-            print(
-                "        api_info/api   p50 ×{p50:.2f}  p99 ×{p99:.2f}  (INFO access log)".format(
-                    **logging_cost[operation]
-                )
-            )
-        if operation in in_app:
-            app = in_app[operation]
-            outside = results[operation]["api_info"].p50_ms - app.p50_ms
-            print(
-                f"        in the app     p50 {app.p50_ms:.3f} ms  p99 {app.p99_ms:.3f} ms  "
-                f"(api_info access log; client + socket + uvicorn ≈ {outside:.3f} ms of p50)"
-            )
+            for operation in REPORT_ORDER
+            for name, figures in results[operation].items()
+        ],
+        align="<<>>>>",
+    )
     print()
-    print("machine:")
-    for key, value in about.items():
-        print(f"  {key}: {value}")
-    return {
-        "api/boto3": versus_boto3,
-        "api/repository": versus_repository,
-        "api_info/api": logging_cost,
-    }
+    ratio_columns = [
+        (name, cut)
+        for name in ("api/boto3", "api/repository", "api_info/api")
+        for cut in ("p50", "p99")
+    ]
+    print_table(
+        ("op", *(f"{name} {cut}" for name, cut in ratio_columns)),
+        [
+            (
+                operation,
+                *(
+                    f"×{comparisons[name][operation][cut]:.2f}"
+                    if operation in comparisons[name]
+                    else None
+                    for name, cut in ratio_columns
+                ),
+            )
+            for operation in REPORT_ORDER
+        ],
+    )
+    print()
+    rows = []
+    for operation in REPORT_ORDER:
+        app = in_app.get(operation)
+        outside = results[operation]["api_info"].p50_ms - app.p50_ms if app else None
+        rows.append(
+            (
+                operation,
+                f"{comparisons['api-boto3'][operation]['p50']:+.3f}",
+                f"{app.p50_ms:.3f}" if app else None,
+                f"{app.p99_ms:.3f}" if app else None,
+                f"{outside:.3f}" if outside is not None else None,
+            )
+        )
+    print_table(
+        ("op", "api − boto3 p50 ms", "in the app p50 ms", "in the app p99 ms", "outside p50 ms"),
+        rows,
+    )
+    print(
+        "  in the app: `duration_ms` in the api_info access log (timed inside "
+        "RequestLogMiddleware);\n  outside: api_info p50 minus in the app p50 (HTTP client, "
+        "socket, uvicorn)"
+    )
+    print()
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -457,7 +485,9 @@ def print_report(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.api", description=(__doc__ or "").split("\n", 1)[0]
+    )
     parser.add_argument(
         "--requests", type=int, default=1000, help="measured requests per operation and side"
     )
@@ -466,79 +496,63 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--block", type=int, default=25, help="requests per side in a row")
     parser.add_argument(
+        "--new-keys", type=int, default=200, help="keys presented uncached, then cached"
+    )
+    parser.add_argument(
         "--no-info-log",
         dest="info_log",
         action="store_false",
         help="skip the second API with OM_LOG_LEVEL=INFO",
     )
     args = parser.parse_args(argv)
-    if args.requests < 2 or args.warmup < 0 or args.block < 1:
-        parser.error("--requests ≥ 2, --warmup ≥ 0, --block ≥ 1")
+    if args.requests < 2 or args.warmup < 0 or args.block < 1 or args.new_keys < 2:
+        parser.error("--requests ≥ 2, --warmup ≥ 0, --block ≥ 1, --new-keys ≥ 2")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the report; the last line is the JSON summary."""
     args = parse_args(argv)
-    # Every way of being stopped unwinds the ExitStack, which stops the API and the JVM.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
     per_side = args.warmup + args.requests
     started = datetime.now(UTC)
-    load_at_start = os.getloadavg()[0]
-    if load_at_start > 0.5:
-        print(
-            f"note: 1-minute load average is {load_at_start:.2f} before starting; other work on "
-            "this machine makes the figures noisier (ratios less so: sides are interleaved)",
-            file=sys.stderr,
-        )
+    load_at_start = load_average(
+        consequence="other work on this machine makes the figures noisier "
+        "(ratios less so: sides are interleaved)"
+    )
     with contextlib.ExitStack() as stack:
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="om-bench-")))
-        print("starting DynamoDB Local and the API …", file=sys.stderr, flush=True)
-        dynamodb = stack.enter_context(
-            DynamoDBLocal(log=stack.enter_context((logs / "dynamodb.log").open("wb")))
-        )
-        settings = AwsSettings(
-            table_name=TABLE_NAME,
-            dynamodb_endpoint_url=dynamodb.endpoint_url,
-            aws_access_key_id=ACCESS_KEY_ID,
-            aws_secret_access_key=SecretStr(SECRET_ACCESS_KEY),
-            region=REGION,
+        progress("starting DynamoDB Local and the API …")
+        dynamodb = stack.enter_context(dynamodb_local(logs / "dynamodb.log"))
+        settings = local_settings(
+            AwsSettings, table_name=TABLE_NAME, dynamodb_endpoint_url=dynamodb.endpoint_url
         )
         dynamodb_client = make_clients(settings).dynamodb
         ensure_table(dynamodb_client, TABLE_NAME)
-        api_url = stack.enter_context(
-            running_api(
-                dynamodb.endpoint_url,
-                log_level="WARNING",
-                log=stack.enter_context((logs / "api.log").open("wb")),
-            )
+        api_keys = ApiKeyRepository(dynamodb_client, TABLE_NAME)
+        key = api_keys.create(ACCOUNT, ALL_SCOPES, "bench").secret
+        http = stack.enter_context(
+            running_api(dynamodb.endpoint_url, log_level="WARNING", log=logs / "api.log", key=key)
         )
-        http = stack.enter_context(httpx.Client(base_url=api_url, timeout=10.0))
         sides = [
             api_side("api", 1_000_000, http),
             repository_side("repository", 2_000_000, OrderRepository(dynamodb_client, TABLE_NAME)),
             boto3_side("boto3", 3_000_000, per_side, dynamodb_client),
         ]
         if args.info_log:
-            info_url = stack.enter_context(
+            info_http = stack.enter_context(
                 running_api(
-                    dynamodb.endpoint_url,
-                    log_level="INFO",
-                    log=stack.enter_context((logs / "api-info.log").open("wb")),
+                    dynamodb.endpoint_url, log_level="INFO", log=logs / "api-info.log", key=key
                 )
             )
-            info_http = stack.enter_context(httpx.Client(base_url=info_url, timeout=10.0))
             sides.append(api_side("api_info", INFO_FIRST_ID, info_http))
-        print(
+        progress(
             f"measuring {args.requests} requests per operation and side "
-            f"({args.warmup} warm-up, blocks of {args.block}) …",
-            file=sys.stderr,
-            flush=True,
+            f"({args.warmup} warm-up, blocks of {args.block}) …"
         )
         try:
             results = measure(sides, requests=args.requests, warmup=args.warmup, block=args.block)
+            http.post(f"/api/orders/{KEYED_ORDER_ID}", json=json.loads(_create_body(0)))
+            keyed = new_key_figures(http, api_keys, count=args.new_keys, order_id=KEYED_ORDER_ID)
             in_app = (
                 app_times(logs / "api-info.log", INFO_FIRST_ID, args.warmup)
                 if args.info_log
@@ -546,52 +560,66 @@ def main(argv: list[str] | None = None) -> int:
             )
         except BenchError:
             for name in ("api.log", "api-info.log"):
-                with contextlib.suppress(OSError):
-                    tail = (logs / name).read_text(errors="replace")[-2000:]
-                    print(f"--- {name} (tail)\n{tail}", file=sys.stderr)
+                progress(f"--- {name} (tail)\n{tail(logs / name, chars=2000)}")
             raise
-    about = machine()
-    about["load_average_1m_at_start"] = round(load_at_start, 2)
-    printed = print_report(results, in_app, about)
-    get_ratio = printed["api/boto3"]["GET"]["p50"]
-    summary = {
-        "benchmark": "bench/api.py",
-        "date": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "requests": args.requests,
-        "warmup": args.warmup,
-        "block": args.block,
-        "machine": about,
-        "results": {
-            operation: {
-                name: {
-                    "count": figures.count,
-                    "p50_ms": round(figures.p50_ms, 4),
-                    "p99_ms": round(figures.p99_ms, 4),
-                    "mean_ms": round(figures.mean_ms, 4),
-                    "requests_per_second": round(figures.requests_per_second, 1),
-                }
-                for name, figures in by_side.items()
-            }
-            for operation, by_side in results.items()
-        },
-        "in_app_ms": {
-            operation: {"p50": round(figures.p50_ms, 4), "p99": round(figures.p99_ms, 4)}
-            for operation, figures in in_app.items()
-        },
-        "ratios": printed,
-        "get_p50_target": {
-            "limit": GET_P50_TARGET,
-            "ratio": get_ratio,
-            "met": get_ratio <= GET_P50_TARGET,
-        },
+    about = machine(PACKAGES)
+    about["load_average_1m_at_start"] = load_at_start
+    comparisons = {
+        "api/boto3": ratios(results, "api", "boto3"),
+        "api/repository": ratios(results, "api", "repository"),
+        "api_info/api": ratios(results, "api_info", "api"),
+        "api-boto3": differences(results, "api", "boto3"),
     }
-    print(json.dumps(summary, separators=(",", ":"), ensure_ascii=False))
+    print_report(results, in_app, comparisons)
+    print_table(
+        ("GET with", "p50 ms", "p99 ms", "mean ms"),
+        [
+            (name, f"{f.p50_ms:.3f}", f"{f.p99_ms:.3f}", f"{f.mean_ms:.3f}")
+            for name, f in keyed.items()
+        ],
+    )
+    print(
+        f"  each of {args.new_keys} keys presented first uncached (its item is read), "
+        "then again from the cache\n"
+    )
+    print_machine(about)
+    print_summary(
+        {
+            "benchmark": "bench/api.py",
+            "date": utc_stamp(started),
+            "requests": args.requests,
+            "warmup": args.warmup,
+            "block": args.block,
+            "machine": about,
+            "results": {
+                operation: {
+                    name: {
+                        "count": figures.count,
+                        "p50_ms": round(figures.p50_ms, 4),
+                        "p99_ms": round(figures.p99_ms, 4),
+                        "mean_ms": round(figures.mean_ms, 4),
+                        "requests_per_second": round(figures.requests_per_second, 1),
+                    }
+                    for name, figures in by_side.items()
+                }
+                for operation, by_side in results.items()
+            },
+            "in_app_ms": {
+                operation: {"p50": round(figures.p50_ms, 4), "p99": round(figures.p99_ms, 4)}
+                for operation, figures in in_app.items()
+            },
+            "ratios": {
+                name: comparisons[name] for name in ("api/boto3", "api/repository", "api_info/api")
+            },
+            "differences_ms": {"api-boto3": comparisons["api-boto3"]},
+            "key_verification_ms": {
+                name: {"p50": round(f.p50_ms, 4), "p99": round(f.p99_ms, 4)}
+                for name, f in keyed.items()
+            },
+        }
+    )
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: DynamoDB Local and the API were stopped", file=sys.stderr)
-        sys.exit(130)
+    run_benchmark(main, stopped="DynamoDB Local and the API were stopped")

@@ -31,47 +31,56 @@ a transactional write costs 2 WCU per started KB per item (each filled order and
 record); DynamoDB Local's TransactWriteItems accounting does not follow that rule (it reports 4
 WCU for one 60-byte Put), so write minima are computed here and Local's figures shown beside.
 
-Figures are printed, never asserted; every client thread shares the machine's CPUs with
-DynamoDB Local's JVM, so the concurrent figures say as much about the machine as about the code.
-The last line is a JSON summary. Ctrl-C, SIGTERM and SIGHUP stop the clients and DynamoDB Local.
+Figures only, no verdicts (bench/README.md reads them against the targets); every client thread
+shares the machine's CPUs with DynamoDB Local's JVM, so the concurrent figures say as much about
+the machine as about the code. The last line is a JSON summary. Ctrl-C, SIGTERM and SIGHUP stop
+the clients and DynamoDB Local.
 
-    uv run python bench/trading.py [--orders N] [--seconds S]
+    uv run python -m bench.trading [--orders N] [--seconds S]
+    uv run python -m bench.trading --hot-book [bench.hot_book options]
+
+`--hot-book` measures over HTTP instead: one hot book with group commit on and off, with one and
+two `om api` processes, in one run (`bench/hot_book.py`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import itertools
-import json
 import math
-import os
-import platform
 import random
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
+from bench import hot_book
+from bench.harness import (
+    dynamodb_local,
+    load_average,
+    local_settings,
+    machine,
+    mean,
+    percentile,
+    print_machine,
+    print_summary,
+    print_table,
+    progress,
+    run_benchmark,
+    utc_stamp,
+)
 from services.api.main import create_app
 from services.api.settings import ApiSettings
-from services.devstack.dynamodb_local import NPM_PACKAGE, NPM_VERSION, DynamoDBLocal
 from shared import keys
 from shared.book import BookWalk, RestingOrder, walk_book
 from shared.codecs import order_from_item, order_to_item, trade_from_item, trade_to_item
@@ -83,9 +92,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 TABLE_NAME = "om-bench-trading"
-ACCESS_KEY_ID = "omlocal"
-SECRET_ACCESS_KEY = "omlocalsecret"
-REGION = "us-east-1"
+ACCOUNT = "bench"
+PACKAGES = ("boto3", "botocore")
 POOL_CONNECTIONS = 64  # ≥ 48: the 40-client runs must never wait for a pooled connection
 
 SMALL_AMOUNTS = (1, 5)  # trade / quote sizes and resting order sizes, inclusive
@@ -94,8 +102,6 @@ SWEEP_AMOUNTS = (1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 159
 CONTENDED = (8, 40)
 SEED_THREADS = 16
 WARMUP_SECONDS = 4.0
-RCU_RATIO_TARGET = 1.2
-UNCONTENDED_TRADE_ROUND_TRIPS = 2
 
 READ_UNIT = 4096
 WRITE_UNIT = 1024
@@ -297,7 +303,7 @@ class Book:
 
 def resting(order: Order) -> RestingOrder:
     """What the walk needs of an order."""
-    return RestingOrder(order.id, order.amount, order.price, order.version)
+    return RestingOrder(order.id, order.amount, order.price, order.version, order.token)
 
 
 def seed_book(
@@ -316,7 +322,7 @@ def seed_book(
         for index in range(count)
     ]
     with ThreadPoolExecutor(SEED_THREADS) as pool:
-        created = list(pool.map(repository.create, drafts))
+        created = list(pool.map(lambda draft: repository.create(draft, account=ACCOUNT), drafts))
     return Book(symbol, side, {order.id: order for order in created})
 
 
@@ -453,7 +459,9 @@ def trade_work(
         tally = meter.begin()
         began = time.perf_counter_ns()
         try:
-            outcome = desk.trade(book.symbol, book.side, amount, idempotency_key=key)
+            outcome = desk.trade(
+                book.symbol, book.side, amount, account=ACCOUNT, idempotency_key=key
+            )
         except Exception as error:
             return Op(amount, time.perf_counter_ns() - began, tally, error=type(error).__name__)
         finally:
@@ -493,18 +501,6 @@ def trade_run(
 
 
 # --- figures ----------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], cut: int) -> float:
-    """The `cut`-th percentile (inclusive method)."""
-    if len(values) == 1:
-        return float(values[0])
-    return statistics.quantiles(values, n=100, method="inclusive")[cut - 1]
-
-
-def mean(values: Sequence[float]) -> float:
-    """Arithmetic mean; 0 for no values."""
-    return sum(values) / len(values) if values else 0.0
 
 
 def conflicts(op: Op) -> int:
@@ -763,71 +759,70 @@ def book_checks(
         "trade_records": len(recorded),
         "records_without_a_told_trade": len(recorded - told_ids),
         "told_trades_without_record": len(told_ids - recorded),
-        "ok": told_total == taken_total and not mismatched and recorded == told_ids,
     }
 
 
 # --- the machine and the report ---------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    """What ran the benchmark."""
-    cpu_model = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    java = "unknown"
-    with contextlib.suppress(OSError, subprocess.SubprocessError, IndexError):
-        result = subprocess.run(
-            ["java", "-version"], capture_output=True, text=True, timeout=30, check=False
-        )
-        java = (result.stderr or result.stdout).splitlines()[0].strip()
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": cpu_model,
-        "os": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "java": java,
-        "dynamodb_local": f"{NPM_PACKAGE}@{NPM_VERSION} (npm), in memory",
-        "boto3": importlib.metadata.version("boto3"),
-        "botocore": importlib.metadata.version("botocore"),
-    }
+def checked(name: str, summary: dict[str, Any]) -> str:
+    """What the end-of-run checks found for one scenario, in figures."""
+    if name in summary["correctness"]:
+        check = summary["correctness"][name]
+        records_off = check["records_without_a_told_trade"] + check["told_trades_without_record"]
+        return f"{check['orders_mismatched']} orders off, {records_off} records off"
+    if name in summary["quote_prices"]:
+        return f"{summary['quote_prices'][name]['wrong_prices']} wrong prices"
+    return ""
 
 
 def print_report(summary: dict[str, Any]) -> None:
     """The human-readable tables."""
     print()
     print("TradeDesk (as create_app builds it), in process, DynamoDB Local; 1-5 per quote/trade")
-    header = (
-        f"{'scenario':<16}{'clients':>8}{'ops':>8}{'ops/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'RT/op':>7}{'RCU/op':>8}{'retry/tr':>9}{'max':>5}{'fail':>6}  check"
-    )
-    print(header)
-    print("-" * len(header))
+    rows = []
     for name, figures in summary["scenarios"].items():
         if not figures.get("ops"):
-            print(f"{name:<16} (no ops)")
+            rows.append((name, *[None] * 10, "no ops"))
             continue
         retries = figures.get("conflict_retries_per_trade")
-        check = summary["correctness"].get(name) or summary["quote_prices"].get(name)
-        if check is None:
-            verdict = ""
-        elif "ok" in check:
-            verdict = "book ok" if check["ok"] else "BOOK MISMATCH"
-        else:
-            verdict = "prices ok" if check["wrong_prices"] == 0 else "WRONG PRICES"
+        note = checked(name, summary)
         if figures.get("stopped_early_book_low"):
-            verdict += " (stopped: book low)"
-        print(
-            f"{name:<16}{figures['clients']:>8}{figures['ops']:>8}"
-            f"{figures['ops_per_second']:>9.1f}{figures['p50_ms']:>9.2f}{figures['p99_ms']:>9.2f}"
-            f"{figures['round_trips_per_op']:>7.2f}{figures['rcu_per_op_local']:>8.2f}"
-            f"{'' if retries is None else f'{retries:.2f}':>9}"
-            f"{figures.get('conflict_retries_max', ''):>5}"
-            f"{figures['client_visible_failures']:>6}  {verdict}"
+            note += " (stopped: book low)"
+        rows.append(
+            (
+                name,
+                figures["clients"],
+                figures["ops"],
+                f"{figures['ops_per_second']:.1f}",
+                f"{figures['p50_ms']:.2f}",
+                f"{figures['p99_ms']:.2f}",
+                f"{figures['round_trips_per_op']:.2f}",
+                f"{figures['rcu_per_op_local']:.2f}",
+                None if retries is None else f"{retries:.2f}",
+                figures.get("conflict_retries_max"),
+                figures["client_visible_failures"],
+                note,
+            )
         )
+    print_table(
+        (
+            "scenario",
+            "clients",
+            "ops",
+            "ops/s",
+            "p50 ms",
+            "p99 ms",
+            "RT/op",
+            "RCU/op",
+            "retry/tr",
+            "max",
+            "fail",
+            "checked",
+        ),
+        rows,
+        align="<" + ">" * 10 + "<",
+    )
     print()
     print("round trips by operation per op; p50 of each call; share of op time spent in calls:")
     for name, figures in summary["scenarios"].items():
@@ -850,17 +845,39 @@ def print_report(summary: dict[str, Any]) -> None:
     print(
         "quote sweep (one quote per amount; minimum = one page holding exactly the walked items):"
     )
-    print(
-        f"  {'amount':>7}{'RT':>4}{'pages':>6}{'read':>6}{'walked':>7}{'bytes':>8}"
-        f"{'RCU':>6}{'rule':>6}{'min':>6}{'ratio':>7}"
+    print_table(
+        (
+            "amount",
+            "RT",
+            "pages",
+            "read",
+            "walked",
+            "bytes",
+            "RCU",
+            "rule",
+            "min",
+            "ratio",
+            "price = walk",
+        ),
+        [
+            (
+                row["amount"],
+                row["round_trips"],
+                row["pages"],
+                row["items_read"],
+                row["items_walked"],
+                row["walked_bytes"],
+                row["rcu_local"],
+                row["rcu_aws_rule"],
+                row["rcu_minimum"],
+                row["ratio"],
+                "yes" if row["price_ok"] else "no",
+            )
+            for row in summary["quote_sweep"]
+        ],
+        align=">" * 11,
+        indent="  ",
     )
-    for row in summary["quote_sweep"]:
-        print(
-            f"  {row['amount']:>7}{row['round_trips']:>4}{row['pages']:>6}{row['items_read']:>6}"
-            f"{row['items_walked']:>7}{row['walked_bytes']:>8}{row['rcu_local']:>6}"
-            f"{row['rcu_aws_rule']:>6}{row['rcu_minimum']:>6}{row['ratio']:>7}"
-            + ("" if row["price_ok"] else "  WRONG PRICE")
-        )
     trade = summary["trade_capacity"]
     if trade:
         print()
@@ -880,21 +897,30 @@ def print_report(summary: dict[str, Any]) -> None:
             f"  {name:<16}filled (told clients) {check['filled_told']}, book decrease "
             f"{check['book_decrease']}, orders mismatched {check['orders_mismatched']}, "
             f"records {check['trade_records']} (stray {check['records_without_a_told_trade']}, "
-            f"missing {check['told_trades_without_record']}) → {'ok' if check['ok'] else 'FAIL'}"
+            f"missing {check['told_trades_without_record']})"
         )
     print()
-    print("targets:")
-    for name, target in summary["targets"].items():
-        print(
-            f"  {name}: {target['measured']} (target {target['target']}) → "
-            f"{'MET' if target['met'] else 'MISSED'}"
-        )
+    print("headline figures (bench/README.md reads them against the targets):")
+    headline = summary["headline"]
+    print(
+        "  uncontended trade round trips: "
+        f"{headline['uncontended_trade_round_trips']['per_trade']} per trade, "
+        f"max {headline['uncontended_trade_round_trips']['max']}"
+    )
+    ratio = headline["quote_rcu_over_walked_items"]
+    print(
+        f"  quote RCU / RCU of the walked items: {ratio['mix']} (1-5 mix; worst quote "
+        f"{ratio['worst_quote']}), sweep worst {ratio['sweep_worst']}"
+    )
+    contended = headline["contended"]
+    print(
+        f"  client-visible failures at {contended['clients']} clients: "
+        f"{contended['client_visible_failures']} ({checked(contended['scenario'], summary)})"
+    )
     if summary["capacity_missing"]:
         print(f"\ncalls without ConsumedCapacity: {summary['capacity_missing']}")
     print()
-    print("machine:")
-    for key, value in summary["machine"].items():
-        print(f"  {key}: {value}")
+    print_machine(summary["machine"])
     load = summary["load_average_1m"]
     print(f"  1-minute load average: {load['start']} at start, {load['end']} at end")
 
@@ -904,7 +930,9 @@ def print_report(summary: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.trading", description=(__doc__ or "").split("\n", 1)[0]
+    )
     parser.add_argument(
         "--orders",
         type=int,
@@ -918,45 +946,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _raise_keyboard_interrupt(signum: int, _: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-_STARTED = time.monotonic()
-
-
-def progress(message: str) -> None:
-    """A progress line on stderr, with the seconds since the start."""
-    print(f"[{time.monotonic() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the report; the last line is the JSON summary."""
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["--hot-book"]:
+        return hot_book.main(given[1:])
     args = parse_args(argv)
-    # Ctrl-C even when started in the background (which ignores SIGINT), SIGTERM and SIGHUP all
-    # unwind through the ExitStack, which stops the clients and then DynamoDB Local.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
     started = datetime.now(UTC)
-    load_at_start = os.getloadavg()
+    load_at_start = load_average()
     stop = threading.Event()
     runs: dict[str, Run] = {}
     books: dict[str, Book] = {}
     with contextlib.ExitStack() as stack:
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="om-bench-")))
         progress("starting DynamoDB Local …")
-        dynamodb = stack.enter_context(
-            DynamoDBLocal(log=stack.enter_context((logs / "dynamodb.log").open("wb")))
-        )
+        dynamodb = stack.enter_context(dynamodb_local(logs / "dynamodb.log"))
         # Exit callbacks run last-in first-out: the clients stop before DynamoDB Local does.
         stack.callback(stop.set)
-        settings = ApiSettings(
+        settings = local_settings(
+            ApiSettings,
             table_name=TABLE_NAME,
             dynamodb_endpoint_url=dynamodb.endpoint_url,
-            aws_access_key_id=ACCESS_KEY_ID,
-            aws_secret_access_key=SecretStr(SECRET_ACCESS_KEY),
-            region=REGION,
             max_pool_connections=POOL_CONNECTIONS,
         )
         clients = make_clients(settings)
@@ -1032,33 +1042,26 @@ def main(argv: list[str] | None = None) -> int:
     }
     quote_capacity = quote_checks(runs["quote_1"], books["quotes"])
     trade_capacity = uncontended_trade_capacity(runs["trade_1"], books["trade_1"])
-    uncontended_rt = scenarios_out["trade_1"]["round_trips_per_op"]
-    worst_sweep = max(row["ratio"] for row in sweep)
-    failures_40 = scenarios_out[f"trade_{CONTENDED[-1]}"]["client_visible_failures"]
-    targets = {
-        "uncontended trade round trips": {
-            "target": f"{UNCONTENDED_TRADE_ROUND_TRIPS} (Query + TransactWriteItems)",
-            "measured": f"{uncontended_rt} per trade, max "
-            f"{scenarios_out['trade_1']['round_trips_max']}",
-            "met": uncontended_rt == UNCONTENDED_TRADE_ROUND_TRIPS
-            and scenarios_out["trade_1"]["round_trips_max"] == UNCONTENDED_TRADE_ROUND_TRIPS,
+    contended = f"trade_{CONTENDED[-1]}"
+    headline = {
+        "uncontended_trade_round_trips": {
+            "per_trade": scenarios_out["trade_1"]["round_trips_per_op"],
+            "max": scenarios_out["trade_1"]["round_trips_max"],
         },
-        "quote RCU / RCU of walked items": {
-            "target": f"≤ {RCU_RATIO_TARGET}",
-            "measured": f"{quote_capacity['ratio']} (1-5 mix; worst quote "
-            f"{quote_capacity['ratio_worst_quote']}), sweep worst {worst_sweep}",
-            "met": quote_capacity["ratio_worst_quote"] <= RCU_RATIO_TARGET
-            and worst_sweep <= RCU_RATIO_TARGET,
+        "quote_rcu_over_walked_items": {
+            "mix": quote_capacity["ratio"],
+            "worst_quote": quote_capacity["ratio_worst_quote"],
+            "sweep_worst": max(row["ratio"] for row in sweep),
         },
-        f"client-visible failures at {CONTENDED[-1]} clients": {
-            "target": "0",
-            "measured": str(failures_40),
-            "met": failures_40 == 0 and correctness[f"trade_{CONTENDED[-1]}"]["ok"],
+        "contended": {
+            "scenario": contended,
+            "clients": CONTENDED[-1],
+            "client_visible_failures": scenarios_out[contended]["client_visible_failures"],
         },
     }
     summary: dict[str, Any] = {
         "benchmark": "bench/trading.py",
-        "date": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "date": utc_stamp(started),
         "orders_per_book": args.orders,
         "seconds_per_run": args.seconds,
         "measured": "TradeDesk built by create_app, in process; one shared boto3 client",
@@ -1068,26 +1071,24 @@ def main(argv: list[str] | None = None) -> int:
         "quote_sweep": sweep,
         "trade_capacity": trade_capacity,
         "correctness": correctness,
-        "targets": targets,
+        "headline": headline,
         "capacity_missing": dict(meter.capacity_missing),
         "computed_not_measured": [
             "RCU minimum (walked items, DynamoDB size rules)",
             "rcu_aws_rule (pages read, priced by AWS's rule)",
             "WCU table minimum (transactional 2 WCU/KB/item)",
         ],
-        "machine": machine(),
+        "machine": machine(PACKAGES),
         # Other work on the machine skews every figure; the 1-minute load says how much there was.
         "load_average_1m": {
-            "start": round(load_at_start[0], 2),
-            "end": round(os.getloadavg()[0], 2),
+            "start": load_at_start,
+            "end": load_average(),
         },
     }
     print_report(summary)
-    print(json.dumps(summary, separators=(",", ":"), ensure_ascii=False, default=str))
+    print_summary(summary)
     return 0
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
-    sys.exit(130)
+    run_benchmark(main, stopped="the clients and DynamoDB Local were stopped")

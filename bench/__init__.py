@@ -1,0 +1,1 @@
+"""Benchmarks of the API, the trade desk and the batch loader (see README.md); figures only."""

@@ -1,0 +1,321 @@
+"""Operability figures: how fast a hung or dead table is answered, and whether a hot book starves
+the other endpoints.
+
+Two runs, each against `om api` started as the container starts it (production timeouts: 0.5 s
+per DynamoDB attempt, a 2 s request deadline), with a cached API key:
+
+* `hung`: DynamoDB Local is paused (SIGSTOP). Every endpoint is asked once, timed, while another
+  client polls `/api/health/live`; then the table is resumed (SIGCONT) and the time until
+  `/api/health` answers 200 again is measured; then the table is killed and every endpoint asked
+  again. The contract: 503 + Retry-After within 3 s, liveness 200 throughout, recovery without a
+  restart.
+* `hot`: 60 clients (a separate process) trade 1-5 lots on one book of 3,000 orders while this
+  process times `GET /api/orders/{id}` and `GET /api/health/live` one after another. The target:
+  both keep a p99 under 100 ms.
+
+Figures only; `bench/README.md` reads them against the targets.
+
+    uv run python -m bench.operability [--hot-seconds 20] [--clients 60] [--book 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.harness import (
+    load_average,
+    local_stack,
+    machine,
+    mean,
+    om_api,
+    percentile,
+    print_machine,
+    print_summary,
+    print_table,
+    progress,
+    run_benchmark,
+    utc_stamp,
+)
+from shared.access import ALL_SCOPES
+from shared.models import OrderDraft, Side
+from shared.repository import OrderRepository
+from shared.repository.api_keys import ApiKeyRepository
+from tests.support.endpoints import EVERY_ENDPOINT, ORDER
+
+TABLE_NAME = "om-bench-operability"
+BUCKET_NAME = "om-bench-operability"
+PACKAGES = ("fastapi", "uvicorn", "boto3", "botocore", "httpx")
+HOT_SYMBOL = "HOT"
+
+
+@contextlib.contextmanager
+def stack(work: Path) -> Iterator[tuple[str, str, Any, int]]:
+    """The local stack, a key and `om api`: (base URL, key, clients, JVM pid)."""
+    with local_stack(work, table=TABLE_NAME, bucket=BUCKET_NAME) as local:
+        key = ApiKeyRepository(local.clients.dynamodb, TABLE_NAME).create("bench", ALL_SCOPES)
+        settings = local.om_settings(TABLE_NAME, BUCKET_NAME)
+        with om_api(settings, work / "api.log") as base_url:
+            yield base_url, key.secret, local.clients, local.dynamodb_pid
+
+
+class LivenessPoller:
+    """Polls `/api/health/live` in a thread, keeping each answer's status and latency."""
+
+    def __init__(self, base_url: str) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=10)
+        self.samples: list[tuple[int, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> LivenessPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._http.close()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            began = time.perf_counter()
+            status = self._http.get("/api/health/live").status_code
+            self.samples.append((status, (time.perf_counter() - began) * 1000))
+            time.sleep(0.02)
+
+
+def ask_every_endpoint(http: httpx.Client) -> list[dict[str, Any]]:
+    """Each endpoint once, timed."""
+    answers = []
+    for method, path, body in EVERY_ENDPOINT:
+        began = time.perf_counter()
+        response = http.request(method, path, json=body)
+        answers.append(
+            {
+                "request": f"{method} {path.split('?')[0]}",
+                "status": response.status_code,
+                "retry_after": response.headers.get("Retry-After"),
+                "seconds": round(time.perf_counter() - began, 3),
+            }
+        )
+    return answers
+
+
+def hung_run(work: Path) -> dict[str, Any]:
+    """Pause the table, ask everything; resume, time the recovery; kill, ask everything."""
+    with (
+        stack(work) as (base_url, key, _, pid),
+        httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as http,
+    ):
+        http.post("/api/orders/1", json=ORDER).raise_for_status()
+        with LivenessPoller(base_url) as live:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                paused = ask_every_endpoint(http)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            resumed = time.perf_counter()
+            while http.get("/api/health").status_code != 200:
+                time.sleep(0.05)
+            recovery = time.perf_counter() - resumed
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+            killed = ask_every_endpoint(http)
+        latencies = [ms for _, ms in live.samples]
+        return {
+            "paused": paused,
+            "recovery_seconds": round(recovery, 3),
+            "killed": killed,
+            "liveness": {
+                "samples": len(live.samples),
+                "not_200": sum(1 for status, _ in live.samples if status != 200),
+                "p50_ms": round(percentile(latencies, 50), 2),
+                "p99_ms": round(percentile(latencies, 99), 2),
+                "max_ms": round(max(latencies), 2),
+            },
+        }
+
+
+def seed_hot_book(clients: Any, orders: int) -> None:
+    """`orders` resting orders on the hot book, 1-5 lots at a few price levels."""
+    repository = OrderRepository(clients.dynamodb, TABLE_NAME)
+    rng = random.Random(3)
+    for order_id in range(1, orders + 1):
+        draft = OrderDraft(
+            order_id, HOT_SYMBOL, Side.BUY, rng.randint(1, 5), Decimal(100 + rng.randint(0, 9))
+        )
+        repository.create(draft, account="maker")
+
+
+def hot_run(work: Path, *, seconds: float, clients: int, book: int) -> dict[str, Any]:
+    """Trade hard on one book from another process; time reads and liveness from this one."""
+    with (
+        stack(work) as (base_url, key, aws, _),
+        httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as http,
+    ):
+        progress(f"seeding the hot book with {book} orders …")
+        seed_hot_book(aws, book)
+        http.post("/api/orders/999999", json=ORDER).raise_for_status()
+        command = [
+            sys.executable, "-m", "bench.operability", "trade-load", "--url", base_url,
+            "--key", key, "--clients", str(clients), "--seconds", str(seconds),
+        ]  # fmt: skip
+        progress(f"{clients} clients trading on one book for {seconds:.0f} s …")
+        load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        time.sleep(1.0)  # let the load build up before measuring
+        reads: list[float] = []
+        lives: list[float] = []
+        statuses: dict[str, int] = {}
+        ends = time.monotonic() + seconds - 2.0
+        while time.monotonic() < ends:
+            for path, samples in (("/api/orders/999999", reads), ("/api/health/live", lives)):
+                began = time.perf_counter()
+                status = http.get(path).status_code
+                samples.append((time.perf_counter() - began) * 1000)
+                statuses[f"{path} {status}"] = statuses.get(f"{path} {status}", 0) + 1
+        out, _ = load.communicate(timeout=seconds + 120)
+        trading = json.loads(out.strip().splitlines()[-1])
+    return {
+        "get_order_ms": _figures(reads),
+        "liveness_ms": _figures(lives),
+        "statuses": statuses,
+        "trading": trading,
+    }
+
+
+def _figures(samples: list[float]) -> dict[str, float]:
+    return {
+        "count": len(samples),
+        "p50": round(percentile(samples, 50), 2),
+        "p99": round(percentile(samples, 99), 2),
+        "max": round(max(samples), 2),
+        "mean": round(mean(samples), 2),
+    }
+
+
+def trade_load(url: str, key: str, clients: int, seconds: float) -> None:
+    """The load generator (a child process): `clients` threads trading 1-5 lots on one book."""
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    ends = time.monotonic() + seconds
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as http:
+            while time.monotonic() < ends:
+                body = {"symbol": HOT_SYMBOL, "side": 0, "amount": rng.randint(1, 5)}
+                response = http.post("/api/trade", json=body)
+                outcome = str(response.status_code)
+                if response.status_code == 200:
+                    outcome = "filled" if response.json()["successful"] else "unfilled"
+                with lock:
+                    counts[outcome] = counts.get(outcome, 0) + 1
+
+    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"seconds": seconds, "clients": clients, "outcomes": counts}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Both runs; the last line is a JSON summary."""
+    args = parse_args(argv)
+    if args.command == "trade-load":
+        trade_load(args.url, args.key, args.clients, args.seconds)
+        return 0
+    started = datetime.now(UTC)
+    load_at_start = load_average(consequence="latency figures are noisier")
+    with tempfile.TemporaryDirectory(prefix="om-bench-operability-") as work:
+        progress("hung run: pausing, resuming and killing DynamoDB Local under `om api` …")
+        hung = hung_run(Path(work) / "hung")
+        hot = hot_run(
+            Path(work) / "hot", seconds=args.hot_seconds, clients=args.clients, book=args.book
+        )
+    print()
+    rows = [
+        (answer["request"], answer["status"], answer["retry_after"], f"{answer['seconds']:.3f}",
+         killed["status"], f"{killed['seconds']:.3f}")
+        for answer, killed in zip(hung["paused"], hung["killed"], strict=True)
+    ]  # fmt: skip
+    print_table(("request", "paused", "Retry-After", "s", "killed", "s"), rows)
+    print(
+        f"\n  liveness during the outage: {hung['liveness']}\n"
+        f"  back to 200 on /api/health {hung['recovery_seconds']:.3f} s after the table resumed\n"
+    )
+    print_table(
+        ("while 60 clients trade", "count", "p50 ms", "p99 ms", "max ms"),
+        [
+            (name, figures["count"], figures["p50"], figures["p99"], figures["max"])
+            for name, figures in (
+                ("GET /api/orders/{id}", hot["get_order_ms"]),
+                ("GET /api/health/live", hot["liveness_ms"]),
+            )
+        ],
+    )
+    outcomes = hot["trading"]["outcomes"]
+    print(
+        f"\n  trades: {outcomes} in {hot['trading']['seconds']:.0f} s "
+        f"({sum(outcomes.values()) / hot['trading']['seconds']:.0f} answers/s)\n"
+    )
+    about = machine(PACKAGES)
+    about["load_average_1m_at_start"] = load_at_start
+    print_machine(about)
+    print_summary(
+        {
+            "benchmark": "bench/operability.py",
+            "date": utc_stamp(started),
+            "hung": hung,
+            "hot": hot,
+            "machine": about,
+        }
+    )
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options (`trade-load` is the child process of the hot run)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.operability", description=(__doc__ or "").split("\n", 1)[0]
+    )
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "trade-load"))
+    parser.add_argument("--hot-seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=60)
+    parser.add_argument("--book", type=int, default=3000)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=20.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.hot_seconds < 5 or args.clients < 1 or args.book < 100:
+        parser.error("--hot-seconds ≥ 5, --clients ≥ 1, --book ≥ 100")
+    return args
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["trade-load"]:
+        sys.exit(main())
+    run_benchmark(main, stopped="DynamoDB Local, moto and the API were stopped")
