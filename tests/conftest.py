@@ -18,10 +18,11 @@ import pytest
 from moto import mock_aws
 from moto.core.models import botocore_stubber
 
-from services.devstack.dynamodb_local import DynamoDBLocal, find_java
+from services.devstack.dynamodb_local import DynamoDBLocal
 from shared.repository import AwsClients, ensure_bucket, ensure_table, make_clients
 from shared.repository.admin import delete_table
 from shared.settings import AwsSettings
+from tests.support.java import require_java
 
 ENGINES = ("moto", "dynamodb-local")
 
@@ -46,8 +47,7 @@ def _no_real_aws() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[DynamoDBLocal]:
     """One in-memory DynamoDB Local for the whole run."""
-    if find_java() is None:
-        pytest.skip("DynamoDB Local needs Java 17+, and `java` is not installed here")
+    require_java()
     with DynamoDBLocal() as server:
         yield server
 

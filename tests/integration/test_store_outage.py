@@ -18,19 +18,19 @@ import pytest
 
 from services.api.main import create_app
 from services.api.settings import ApiSettings
-from services.devstack.dynamodb_local import DynamoDBLocal, find_java
+from services.devstack.dynamodb_local import DynamoDBLocal
 from shared.access import ALL_SCOPES
 from shared.repository import ensure_bucket, ensure_table, make_clients
 from shared.repository.api_keys import ApiKeyRepository
 from tests.integration.conftest import LiveServer, bearer
 from tests.support.endpoints import EVERY_ENDPOINT, ORDER
+from tests.support.java import require_java
 
 
 @pytest.fixture
 def own_dynamodb() -> Iterator[DynamoDBLocal]:
     """A DynamoDB Local this test may pause and kill."""
-    if find_java() is None:
-        pytest.skip("DynamoDB Local needs Java 17+, and `java` is not installed here")
+    require_java()
     with DynamoDBLocal() as server:
         yield server
 
