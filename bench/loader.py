@@ -101,6 +101,7 @@ from bench.harness import (
 from services.devstack.processes import spawn, stop
 from shared import keys
 from shared.models import Side
+from shared.repository.load_writer import ROW_CONDITION
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -112,8 +113,8 @@ HEADER = "orderId,symbol,side,amount,price"
 ACCOUNT = "bench"
 SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "BRK.B", "JPM", "V", "XOM", "KO")
 MIN_ROWS = 1000
-ROW_PUT = b" OR #entity = :gone"
-"""In the condition of every order Put of the loader's transactions, once, and nowhere else."""
+ROW_PUT = json.dumps(ROW_CONDITION).encode()
+"""The condition of every order Put of the loader's transactions, once, and nowhere else."""
 CHILD_TIMEOUT_SECONDS = 1800.0
 
 
@@ -757,7 +758,7 @@ def baseline_run(
 def encode_bodies(path: Path, table: str) -> list[bytes]:
     """The loader's TransactWriteItems bodies for `path`: 99 rows and a marker each."""
     from services.loader.csv_rows import ParsedRow, read_orders
-    from services.loader.job import LoadedOrderEncoder
+    from services.loader.encoding import LoadedOrderEncoder
     from shared.models import BatchLoad, LoadStatus
     from shared.repository.load_writer import (
         MAX_BATCH_ROWS,

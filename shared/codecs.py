@@ -445,17 +445,49 @@ def order_item_json(order: Order) -> str:
 
 def order_item_json_parts(order: Order, *, created_text: str, updated_text: str) -> str:
     """`order_item_json` with the timestamps already formatted (a loader formats them once)."""
-    side = int(order.side)
+    return order_item_json_text(
+        order.id,
+        order.symbol,
+        order.side,
+        order.amount,
+        format(order.price, "f"),
+        keys.book_sk(order.side, order.price, order.sequence),
+        order.sequence,
+        created_text,
+        updated_text,
+        order.account,
+        order.token,
+        order.version,
+    )
+
+
+def order_item_json_text(
+    order_id: int,
+    symbol: str,
+    side: Side,
+    amount: int,
+    price_text: str,
+    book_sort_key: str,
+    sequence: str,
+    created_text: str,
+    updated_text: str,
+    account: str,
+    token: str,
+    version: int,
+) -> str:
+    """The order item's JSON text from its values already written out: the one layout of
+    `order_item_json`, for a caller that has the price's text and book sort key at hand (the
+    loader's fast path, whose tests pin it to `order_item_json`). Not escaped: see there."""
     return (
-        f'{{"{PARTITION_KEY}":{{"S":"{keys.order_pk(order.id)}"}},'
+        f'{{"{PARTITION_KEY}":{{"S":"{keys.order_pk(order_id)}"}},'
         f'"{SORT_KEY}":{{"S":"{keys.order_sk()}"}},'
         f'"{ENTITY}":{{"S":"{keys.ORDER_ENTITY}"}},'
-        f'"{INDEX_PARTITION_KEY}":{{"S":"{keys.book_pk(order.symbol, order.side)}"}},'
-        f'"{INDEX_SORT_KEY}":{{"S":"{keys.book_sk(order.side, order.price, order.sequence)}"}},'
-        f'"{ORDER_ID}":{{"N":"{order.id}"}},"{SYMBOL}":{{"S":"{order.symbol}"}},'
-        f'"{SIDE}":{{"N":"{side}"}},"{AMOUNT}":{{"N":"{order.amount}"}},'
-        f'"{PRICE}":{{"N":"{format(order.price, "f")}"}},'
-        f'"{SEQUENCE}":{{"S":"{order.sequence}"}},"{CREATED_AT}":{{"S":"{created_text}"}},'
-        f'"{UPDATED_AT}":{{"S":"{updated_text}"}},"{ACCOUNT}":{{"S":"{order.account}"}},'
-        f'"{TOKEN}":{{"S":"{order.token}"}},"{VERSION}":{{"N":"{order.version}"}}}}'
+        f'"{INDEX_PARTITION_KEY}":{{"S":"{keys.book_pk(symbol, side)}"}},'
+        f'"{INDEX_SORT_KEY}":{{"S":"{book_sort_key}"}},'
+        f'"{ORDER_ID}":{{"N":"{order_id}"}},"{SYMBOL}":{{"S":"{symbol}"}},'
+        f'"{SIDE}":{{"N":"{int(side)}"}},"{AMOUNT}":{{"N":"{amount}"}},'
+        f'"{PRICE}":{{"N":"{price_text}"}},'
+        f'"{SEQUENCE}":{{"S":"{sequence}"}},"{CREATED_AT}":{{"S":"{created_text}"}},'
+        f'"{UPDATED_AT}":{{"S":"{updated_text}"}},"{ACCOUNT}":{{"S":"{account}"}},'
+        f'"{TOKEN}":{{"S":"{token}"}},"{VERSION}":{{"N":"{version}"}}}}'
     )

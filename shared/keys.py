@@ -70,7 +70,11 @@ def book_pk(symbol: str, side: Side) -> str:
 
 def price_key(side: Side, price: Decimal) -> str:
     """The fixed-width price component of a book sort key, ascending in walk order."""
-    units = _price_units(price)
+    return price_units_key(side, _price_units(price))
+
+
+def price_units_key(side: Side, units: int) -> str:
+    """`price_key` of a price already in 1e-8 units (0 < units ≤ `MAX_SCALED_PRICE`)."""
     ordinal = units if side == Side.BUY else MAX_SCALED_PRICE - units
     return f"{ordinal:0{PRICE_KEY_WIDTH}d}"
 
@@ -96,7 +100,12 @@ def _price_units(price: Decimal) -> int:
 
 def book_sk(side: Side, price: Decimal, sequence: str) -> str:
     """GSI1 sort key of an order: price in walk order, then time priority."""
-    return f"{price_key(side, price)}#{sequence}"
+    return book_sk_of_units(side, _price_units(price), sequence)
+
+
+def book_sk_of_units(side: Side, units: int, sequence: str) -> str:
+    """`book_sk` of a price already in 1e-8 units (0 < units ≤ `MAX_SCALED_PRICE`)."""
+    return f"{price_units_key(side, units)}#{sequence}"
 
 
 def trade_pk(trade_id: str) -> str:

@@ -32,7 +32,6 @@ def build_job(settings: LoaderSettings) -> LoadJob:
             settings,
             load_id=load.id,
             account=load.account,
-            pool_size=settings.load_workers,
             deadline_seconds=settings.write_deadline_seconds,
         )
 

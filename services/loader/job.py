@@ -47,7 +47,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from services.loader.csv_rows import NotAnOrdersFile, ParsedRow, read_orders
+from services.loader.csv_rows import NotAnOrdersFile, read_encoded_orders
+from services.loader.encoding import LoadedOrderEncoder
 from services.metrics import (
     LOADER_SERVICE,
     LOADS_FAILED,
@@ -61,8 +62,7 @@ from services.metrics import (
 )
 from services.metrics.emf import emf_document
 from shared.batch_loads import load_id_from_key
-from shared.clock import Clock, format_timestamp, utc_now
-from shared.codecs import order_item_json_parts
+from shared.clock import Clock, utc_now
 from shared.errors import (
     LoadFinished,
     LoadLeaseHeld,
@@ -72,7 +72,7 @@ from shared.errors import (
     UploadMissing,
     UploadReplaced,
 )
-from shared.models import BatchLoad, LoadCounts, LoadPlan, LoadStatus, Order, RowError
+from shared.models import BatchLoad, LoadCounts, LoadPlan, LoadStatus, RowError
 from shared.repository.load_writer import (
     MAX_BATCH_LINES,
     MAX_BATCH_ROWS,
@@ -104,51 +104,12 @@ class TooManyRejectedRows(Exception):
     """More rows were rejected than `OM_MAX_REJECTED_ROWS` allows."""
 
 
-class LoadedOrderEncoder:
-    """Item JSON for a loaded row, derived only from the load, the upload and the row.
-
-    Time priority comes from the upload's time plus the row's line (file order), the generator
-    id from its ETag, `version` from the upload time in microseconds (far above any version an
-    API-written order reaches) and the write token from the load id and the line, so every run
-    of one load encodes a row identically.
-    """
-
-    def __init__(self, upload: UploadedObject, load: BatchLoad) -> None:
-        self._account = load.account
-        self._token_prefix = load.id[:12]
-        seconds = int(upload.last_modified.timestamp())
-        self._base_ns = seconds * 1_000_000_000
-        hex_digits = "".join(c for c in upload.etag.lower() if c in "0123456789abcdef")
-        self._generator_id = (hex_digits + "00000000")[:8]
-        self._version = seconds * 1_000_000
-        self._at = upload.last_modified
-        self._at_text = format_timestamp(upload.last_modified)
-
-    def encode(self, row: ParsedRow) -> str:
-        """The item JSON of a valid row; `row.line` orders it within its price level."""
-        draft = row.draft
-        order = Order(
-            id=draft.id,
-            symbol=draft.symbol,
-            side=draft.side,
-            amount=draft.amount,
-            price=draft.price,
-            sequence=f"{self._base_ns + row.line:019d}.{self._generator_id}",
-            version=self._version,
-            created_at=self._at,
-            updated_at=self._at,
-            account=self._account,
-            token=f"{self._token_prefix}{row.line:x}",
-        )
-        return order_item_json_parts(order, created_text=self._at_text, updated_text=self._at_text)
-
-
 @dataclass
 class _Pending:
-    """A partition's batch being filled: order id → (item JSON, lines)."""
+    """A partition's batch being filled: order id → its row, in the order of their last lines."""
 
     number: int = 0
-    rows: dict[int, tuple[str, list[int]]] = field(default_factory=dict)
+    rows: dict[int, BatchRow] = field(default_factory=dict)
     lines: int = 0
 
 
@@ -195,12 +156,12 @@ class PartitionedWriter:
         """Queue one row's item; a later row for the same id replaces it in the pending batch."""
         partition = order_id % self.plan.partitions
         pending = self._pending[partition]
-        earlier = pending.rows.pop(order_id, None)  # keep file order of the last writes
-        lines = earlier[1] if earlier is not None else []
-        lines.append(line)
-        pending.rows[order_id] = (item_json, lines)
+        rows = pending.rows
+        earlier = rows.pop(order_id, None)  # keep file order of the last writes
+        lines = (line,) if earlier is None else (*earlier.lines, line)
+        rows[order_id] = BatchRow(order_id, item_json, lines)
         pending.lines += 1
-        if len(pending.rows) == self.plan.batch_rows or pending.lines == MAX_BATCH_LINES:
+        if len(rows) == self.plan.batch_rows or pending.lines == MAX_BATCH_LINES:
             self._flush(partition)
 
     def abandon(self) -> None:
@@ -233,8 +194,7 @@ class PartitionedWriter:
 
     def _flush(self, partition: int) -> None:
         pending = self._pending[partition]
-        rows = [BatchRow(oid, item, tuple(lines)) for oid, (item, lines) in pending.rows.items()]
-        batch = LoadBatch(partition=partition, number=pending.number, rows=rows)
+        batch = LoadBatch(partition=partition, number=pending.number, rows=[*pending.rows.values()])
         self._pending[partition] = _Pending(number=pending.number + 1)
         self._queues[partition % len(self._queues)].put(batch)
 
@@ -442,13 +402,16 @@ class _Run:
         ):
             report = csv.writer(report_file)
             report.writerow(["line", "reason"])
+            add = self.partitions.add
             try:
-                for row in read_orders(source):
+                for row in read_encoded_orders(source, encoder.fast_rows):
                     self.read += 1
-                    if isinstance(row, RowError):
+                    if isinstance(row, tuple):  # a plain line the fast path encoded
+                        add(*row)
+                    elif isinstance(row, RowError):
                         self._reject(row, report)
                     else:
-                        self.partitions.add(row.draft.id, encoder.encode(row), row.line)
+                        add(row.draft.id, encoder.encode(row), row.line)
                     if self.read % 1024 == 0:
                         self._check(heartbeat)
             except BaseException:

@@ -14,9 +14,11 @@ transactional write costs two write units per item on AWS (see the README, *Batc
 
 **Why by hand.** boto3 spends ~1-2 ms of CPU per request walking its shape model to serialize the
 items, which caps one process (one GIL) at a few thousand rows/s. The loader encodes each item once
-as JSON text (`codecs.order_item_json_parts`), joins a batch into the request body around fixed
-fragments, signs it with botocore's SigV4 signer and sends it over a pooled urllib3 connection.
-Credentials come from the same boto3 session chain (task role on AWS), refreshed as they rotate.
+as JSON text (`codecs.order_item_json_text`), joins a batch into the request body around fixed
+fragments, signs it with `RequestSigner` (SigV4 with the signing key cached per day, checked
+against botocore's signer) and sends it over a keep-alive `http.client` connection of the calling
+thread's own. Credentials come from the same boto3 session chain (task role on AWS), refreshed as
+they rotate.
 
 Every call retries, with exponential backoff and full jitter, until a deadline: throttling, a
 transaction that met another (a trade filling one of the orders), 5xx and connection errors.
@@ -24,17 +26,17 @@ transaction that met another (a trade filling one of the orders), 5xx and connec
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
+import select
+import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import urllib3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from shared import keys
 from shared.codecs import (
@@ -48,9 +50,12 @@ from shared.codecs import (
 from shared.errors import StoreUnavailable
 from shared.models import RowError
 from shared.repository.clients import dynamodb_endpoint, make_session
+from shared.repository.signing import RequestSigner
 from shared.schema import PARTITION_KEY
 from shared.settings import AwsSettings
 
+SERVICE = "dynamodb"
+"""The SigV4 service name of DynamoDB."""
 MAX_TRANSACTION_ITEMS = 100
 MAX_BATCH_ROWS = MAX_TRANSACTION_ITEMS - 1
 """A batch's rows and its marker fill one transaction."""
@@ -78,18 +83,23 @@ _RETRYABLE_REASONS = frozenset(
 )
 _FAILED_CONDITION = "ConditionalCheckFailed"
 
+ROW_CONDITION = f"attribute_not_exists({PARTITION_KEY}) OR #e = :g OR #a = :m"
+"""Every row's Put: the order id is free, a gone order, or this account's. The placeholders are
+per Put in TransactWriteItems, so they are as short as can be: they are a tenth of a row's bytes."""
+ROW_CONDITION_NAMES = {"#e": ENTITY, "#a": ACCOUNT}
+
 
 def owned_elsewhere(order_id: int) -> str:
     """The reason a row is rejected when its order id belongs to another account."""
     return f"order {order_id} belongs to another account"
 
 
-@dataclass(frozen=True, slots=True)
-class BatchRow:
+class BatchRow(NamedTuple):
     """One order of a batch: its item JSON and the file lines it stands for.
 
     Several rows of a file for one id collapse into the last one (the last row wins); `lines`
-    keeps every line, so a rejection reports them all and the counts stay per file row.
+    keeps every line, so a rejection reports them all and the counts stay per file row. (A named
+    tuple rather than a frozen dataclass: the loader makes one per file row.)
     """
 
     order_id: int
@@ -130,13 +140,12 @@ class LoadTransactions:
         self._load_id = load_id
         table = json.dumps(table_name)
         # The fixed part of every row's Put: the order id is free, gone, or this account's.
+        values = {":g": string(keys.GONE_ENTITY), ":m": string(account)}
         self._row_prefix = (
             f'{{"Put":{{"TableName":{table},'
-            f'"ConditionExpression":"attribute_not_exists({PARTITION_KEY})'
-            ' OR #entity = :gone OR #account = :me",'
-            f'"ExpressionAttributeNames":{{"#entity":"{ENTITY}","#account":"{ACCOUNT}"}},'
-            '"ExpressionAttributeValues":'
-            f"{json.dumps({':gone': string(keys.GONE_ENTITY), ':me': string(account)})},"
+            f'"ConditionExpression":{json.dumps(ROW_CONDITION)},'
+            f'"ExpressionAttributeNames":{json.dumps(ROW_CONDITION_NAMES)},'
+            f'"ExpressionAttributeValues":{json.dumps(values)},'
             '"Item":'
         )
 
@@ -176,7 +185,6 @@ class LoadBatchWriter:
         *,
         load_id: str,
         account: str,
-        pool_size: int = 32,
         deadline_seconds: float = 120.0,
         base_delay: float = 0.02,
         max_delay: float = 2.0,
@@ -184,20 +192,18 @@ class LoadBatchWriter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._load_id = load_id
-        self._url = dynamodb_endpoint(settings)
-        self._region = settings.region
+        url = dynamodb_endpoint(settings)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) endpoint: {url}")
         credentials = make_session(settings).get_credentials()
         if credentials is None:
             raise StoreUnavailable("no AWS credentials found for DynamoDB")
-        self._credentials: Credentials = credentials
-        self._http = urllib3.PoolManager(
-            maxsize=pool_size,
-            block=True,
-            timeout=urllib3.Timeout(
-                connect=settings.connect_timeout_seconds, read=settings.read_timeout_seconds
-            ),
-            retries=False,
-        )
+        self._signer = RequestSigner(credentials, url=url, region=settings.region, service=SERVICE)
+        self._address = (parts.hostname, parts.port)
+        self._tls = ssl.create_default_context() if parts.scheme == "https" else None
+        self._timeouts = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
+        self._local = threading.local()
         self._deadline = deadline_seconds
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -293,30 +299,73 @@ class LoadBatchWriter:
 
     def _call(self, target: str, body: bytes) -> tuple[int | None, dict[str, Any]]:
         """(HTTP status or None when the connection failed, decoded JSON answer)."""
-        request = AWSRequest(
-            method="POST",
-            url=self._url,
-            data=body,
-            headers={
-                "Content-Type": "application/x-amz-json-1.0",
-                "X-Amz-Target": target,
-            },
-        )
-        # Frozen per request: a rotating task-role credential cannot change mid-signature.
-        frozen = self._credentials.get_frozen_credentials()
-        SigV4Auth(frozen, "dynamodb", self._region).add_auth(request)
+        headers = self._signer.headers(target, body)
         self.requests_sent += 1
+        connection = self._connection()
         try:
-            response = self._http.request(
-                "POST", self._url, body=body, headers=dict(request.headers.items())
-            )
-        except urllib3.exceptions.HTTPError as error:
+            connection.request("POST", self._signer.path, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()  # its state is unknown: the next call starts a new one
+            self._local.connection = None
             return None, {"message": f"connection failed ({type(error).__name__})"}
         try:
-            payload: dict[str, Any] = json.loads(response.data or b"{}")
+            payload: dict[str, Any] = json.loads(data or b"{}")
         except ValueError:
             payload = {}
         return response.status, payload
+
+    def _connection(self) -> http.client.HTTPConnection:
+        """The calling thread's keep-alive connection; a new one if the server dropped it."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None and _dropped(connection):
+            connection.close()
+            connection = None
+        if connection is None:
+            host, port = self._address
+            connect_timeout, read_timeout = self._timeouts
+            if self._tls is None:
+                connection = _Connection(host, port, timeout=connect_timeout)
+            else:
+                connection = _TlsConnection(host, port, timeout=connect_timeout, context=self._tls)
+            connection.read_timeout = read_timeout
+            self._local.connection = connection
+        return connection
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle keep-alive connection was closed by the server (or sent something
+    unasked): its socket reads as ready. (What urllib3 checks before reusing a connection.)"""
+    sock = connection.sock
+    if sock is None:
+        return False  # not connected yet: `request` connects it
+    try:
+        poller = select.poll()  # not select(): that fails on descriptors above 1023
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+class _Connection(http.client.HTTPConnection):
+    """A connection with a connect timeout (`timeout`) and a read timeout of its own."""
+
+    read_timeout: float | None = None
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    """`_Connection` over TLS (certificates checked by the default context)."""
+
+    read_timeout: float | None = None
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
 
 
 @dataclass(frozen=True, slots=True)

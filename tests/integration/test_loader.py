@@ -16,7 +16,7 @@ import pytest
 
 from services.loader.cli import build_job
 from services.loader.csv_rows import read_orders
-from services.loader.job import LoadedOrderEncoder
+from services.loader.encoding import LoadedOrderEncoder
 from shared.models import BatchLoad, LoadStatus, RowError, Side
 from shared.repository.books import BookReader
 from shared.repository.idempotency import IdempotencyStore

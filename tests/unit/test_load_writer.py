@@ -148,14 +148,9 @@ def row_put(order_id: int) -> dict[str, Any]:
     return {
         "Put": {
             "TableName": TABLE,
-            "ConditionExpression": (
-                f"attribute_not_exists({PARTITION_KEY}) OR #entity = :gone OR #account = :me"
-            ),
-            "ExpressionAttributeNames": {"#entity": codecs.ENTITY, "#account": codecs.ACCOUNT},
-            "ExpressionAttributeValues": {
-                ":gone": {"S": keys.GONE_ENTITY},
-                ":me": {"S": ACCOUNT},
-            },
+            "ConditionExpression": f"attribute_not_exists({PARTITION_KEY}) OR #e = :g OR #a = :m",
+            "ExpressionAttributeNames": {"#e": codecs.ENTITY, "#a": codecs.ACCOUNT},
+            "ExpressionAttributeValues": {":g": {"S": keys.GONE_ENTITY}, ":m": {"S": ACCOUNT}},
             "Item": codecs.order_to_item(order(order_id)),
         }
     }

@@ -21,7 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.loader.csv_rows import ParsedRow
-from services.loader.job import LoadedOrderEncoder, PartitionedWriter
+from services.loader.encoding import LoadedOrderEncoder
+from services.loader.job import PartitionedWriter
 from shared import codecs
 from shared.errors import StoreUnavailable
 from shared.models import BatchLoad, LoadPlan, LoadStatus, Order, OrderDraft, RowError, Side
