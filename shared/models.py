@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
+
+from shared.ids import unique_token
 
 
 class Side(IntEnum):
@@ -109,7 +110,7 @@ class Order:
 
 def new_write_token() -> str:
     """A random stamp for one write (64 bits: unique for every practical purpose)."""
-    return secrets.token_hex(8)
+    return unique_token(64)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ outcome is `StoreOutcomeUnknown` (503), naming the trade id a client can look up
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +40,7 @@ from shared.errors import (
     StoreUnavailable,
     TradeNotFound,
 )
+from shared.ids import unique_hex_id
 from shared.models import Quote, Side, Trade, TradeFill, TradeOutcome
 from shared.repository.books import BookReader
 from shared.repository.idempotency import Claim, IdempotencyStore, trade_fingerprint
@@ -141,7 +141,7 @@ class TradeDesk:
             if isinstance(claimed, TradeOutcome):
                 return claimed
             claim = claimed
-        return TradeTicket(symbol, side, amount, account, uuid.uuid4().hex, claim)
+        return TradeTicket(symbol, side, amount, account, unique_hex_id(), claim)
 
     def abandon(self, ticket: TradeTicket, result: BaseException | None) -> None:
         """After a ticket failed: free its key unless the trade may have executed."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +21,7 @@ from services.api.schemas.responses import ErrorBody, InternalErrorBody
 from services.metrics import API_SERVICE, DEFAULT_NAMESPACE, Metric
 from services.metrics.emf import emf_document
 from services.metrics.prometheus import MetricsRegistry
+from shared.ids import unique_hex_id
 from shared.request_context import RequestContext, request_scope
 
 log = logging.getLogger("om.api.request")
@@ -49,7 +49,7 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or unique_hex_id()
         scope["request_id"] = request_id
         started = time.perf_counter()
         status = 500
