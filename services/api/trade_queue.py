@@ -12,6 +12,10 @@ thread of a separate, small pool (`SETTLE_THREADS`). Load is shed, not queued wi
 trade that finds its book's queue full (`OM_TRADE_QUEUE_LIMIT`), or whose deadline passes while
 it waits, gets `TradeShed` (503 + Retry-After) at once and nothing was done. A trade already
 handed to the desk is always waited for: its outcome is then known, or reported as unknown.
+
+A settled group's results are handed back a few per turn of the event loop (`RELEASE_BATCH`),
+by a task of their own while the worker goes on to the next group, so the responses of a large
+group interleave with other requests instead of holding them up.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ from shared.trading import TradeDesk, TradeResult, TradeTicket
 
 GROUP_LIMIT = 100
 SETTLE_THREADS = 8
+# Results handed back per turn of the event loop. A settled group's trades all resume at once,
+# and each one's response (rendering, the access log, the socket write) is loop work: released
+# together, a group of 100 would hold every other request on the loop behind all of them.
+RELEASE_BATCH = 4
 
 
 class TradeShed(StoreBusy):
@@ -55,6 +63,7 @@ class BookQueues:
         self._queues: dict[tuple[str, Side], deque[_Waiting]] = {}
         self._workers: dict[tuple[str, Side], asyncio.Task[None]] = {}
         self._limiter = CapacityLimiter(SETTLE_THREADS)
+        self._releasing: set[asyncio.Task[None]] = set()
         self.shed = 0
 
     async def submit(self, ticket: TradeTicket, *, seconds_left: float | None) -> TradeResult:
@@ -78,8 +87,17 @@ class BookQueues:
             self._workers[book] = loop.create_task(self._work(book))
         return await entry.future
 
+    async def _release(self, group: list[_Waiting], results: list[TradeResult]) -> None:
+        """Hand `results` to their waiting trades, `RELEASE_BATCH` per turn of the loop."""
+        for index, (entry, result) in enumerate(zip(group, results, strict=True)):
+            if not entry.future.done():
+                entry.future.set_result(result)
+            if index % RELEASE_BATCH == RELEASE_BATCH - 1:
+                await asyncio.sleep(0)
+
     async def _work(self, book: tuple[str, Side]) -> None:
         waiting = self._queues[book]
+        loop = asyncio.get_running_loop()
         try:
             while waiting:
                 group: list[_Waiting] = []
@@ -113,9 +131,9 @@ class BookQueues:
                         if not entry.future.done():
                             entry.future.set_exception(error)
                     continue
-                for entry, result in zip(group, results, strict=True):
-                    if not entry.future.done():
-                        entry.future.set_result(result)
+                release = loop.create_task(self._release(group, results))
+                self._releasing.add(release)  # the loop keeps only a weak reference
+                release.add_done_callback(self._releasing.discard)
         finally:
             del self._workers[book]
             if not waiting:
