@@ -59,7 +59,12 @@ def make_clients(settings: AwsSettings, *, breaker: CircuitBreaker | None = None
         tcp_keepalive=True,
     )
     dynamodb = session.client(
-        "dynamodb", endpoint_url=settings.dynamodb_endpoint_url, config=config
+        "dynamodb",
+        endpoint_url=settings.dynamodb_endpoint_url,
+        # Every DynamoDB request is built by this package's code, and DynamoDB validates it
+        # again; botocore's client-side pass costs ~60 % of serializing a trade group's
+        # transaction (0.9 ms of 40 Puts, measured), CPU the API's event loop waits for.
+        config=config.merge(Config(parameter_validation=False)),
     )
     attempts.install(
         dynamodb,
