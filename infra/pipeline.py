@@ -16,12 +16,11 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra import nag
 from infra.config import DeploymentConfig
 from infra.container_env import UPLOAD_PREFIX
+from infra.dead_letters import dead_letter_queue
 from infra.load_jobs import BUCKET_PARAMETER, KEY_PARAMETER
 from infra.reconciler import LoadReconciler
 from services.loader.events import upload_event_pattern
@@ -47,18 +46,10 @@ class PipelineStack(Stack):
         env: Environment | None = None,
     ) -> None:
         super().__init__(scope, construct_id, env=env, description=DESCRIPTION)
-        self.dead_letters = sqs.Queue(
+        self.dead_letters = dead_letter_queue(
             self,
             "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        nag.acknowledge(
-            self.dead_letters,
-            "SQS3",
-            "This queue is itself a dead-letter queue: EventBridge parks uploads here when it "
-            "cannot submit their load job.",
+            parked="EventBridge parks uploads here when it cannot submit their load job.",
         )
         # Its alarm is the monitoring stack's (UndeliveredUploads), with every other alarm.
 

@@ -43,13 +43,13 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra import nag
 from infra.container_env import UPLOAD_PREFIX
+from infra.dead_letters import dead_letter_queue
 from infra.load_jobs import KEY_PARAMETER
 from infra.log_retention import retention
 from shared import keys
@@ -267,18 +267,11 @@ class LoadReconciler(Construct):
     ) -> None:
         """`removal` applies to the execution logs; the state machine itself holds no data."""
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
+        self.dead_letters = dead_letter_queue(
             self,
             "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        nag.acknowledge(
-            self.dead_letters,
-            "SQS3",
-            "This queue is itself a dead-letter queue: EventBridge parks job-failure events here "
-            "when it cannot start the reconciling state machine.",
+            parked="EventBridge parks job-failure events here when it cannot start the "
+            "reconciling state machine.",
         )
         self.log_group = logs.LogGroup(
             self,
