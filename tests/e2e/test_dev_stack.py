@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.devstack.dynamodb_local import SHARED_DB_FILE, find_java
+from services.devstack.dynamodb_local import SHARED_DB_FILE
 from services.devstack.working_copy import ram_folder
 from tests.e2e.conftest import (
     STOP_TIMEOUT_SECONDS,
@@ -31,12 +31,18 @@ from tests.e2e.conftest import (
     om_env,
     run_om_dev,
 )
+from tests.support.java import require_java
 
 pytestmark = pytest.mark.e2e
 
-needs_java = pytest.mark.skipif(
-    find_java() is None, reason="DynamoDB Local needs Java 17+, and `java` is not installed here"
-)
+
+@pytest.fixture
+def java() -> None:
+    """Skips without Java on a developer's machine; fails under CI (see `require_java`)."""
+    require_java()
+
+
+needs_java = pytest.mark.usefixtures("java")
 
 JPM_BUY = {"symbol": "JPM", "side": 0, "amount": 20, "price": 20}
 
