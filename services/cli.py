@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from services.api.settings import ApiSettings
+from services.command import LOAD_JOB
 from shared.errors import StoreUnavailable
 from shared.settings import AwsSettings
 
@@ -226,7 +227,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The keyId to revoke"
 
 
 @app.command(
-    "load-job",
+    LOAD_JOB,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
 )

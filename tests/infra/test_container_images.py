@@ -454,7 +454,7 @@ def test_entrypoint_is_exactly_the_console_script(image: str) -> None:
     # No CMD: the task's command (the Batch job's --bucket/--key) is the only argument source.
     assert runtime.all("CMD") == []
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts[ENTRYPOINTS[image][0]] == "services.cli:main"
+    assert scripts[ENTRYPOINTS[image][0]] == "services.command:main"
 
 
 def test_only_the_api_has_a_healthcheck() -> None:
