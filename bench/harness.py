@@ -196,9 +196,16 @@ def local_stack(work: Path, *, table: str, bucket: str) -> Iterator[LocalStack]:
 
 
 @contextlib.contextmanager
-def om_api(settings: Mapping[str, object], log: Path, *, timeout: float = 60.0) -> Iterator[str]:
+def om_api(
+    settings: Mapping[str, object],
+    log: Path,
+    *,
+    timeout: float = 60.0,
+    cpus: Iterable[int] | None = None,
+) -> Iterator[str]:
     """`om api` as the container runs it, on a free port with `settings` (OM_* names without the
-    prefix) and the run's dummy credentials; yields its base URL once `/api/health/live` is up."""
+    prefix) and the run's dummy credentials; yields its base URL once `/api/health/live` is up.
+    Given `cpus`, the process and its threads run on those CPUs only."""
     import httpx
 
     from services.devstack.processes import free_port, spawn, stop
@@ -209,6 +216,10 @@ def om_api(settings: Mapping[str, object], log: Path, *, timeout: float = 60.0) 
     command = ["/usr/bin/env", *(f"{k}={v}" for k, v in variables.items()), om_executable(), "api"]
     with log.open("wb") as output:
         process = spawn(command, log=output)
+    if cpus is not None:
+        # Before it starts its threads (they inherit it); `env` has exec'd `om` by the time
+        # the port answers, but the affinity of a pid survives exec either way.
+        os.sched_setaffinity(process.pid, set(cpus))
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -66,12 +66,15 @@ HOT_SYMBOL = "HOT"
 
 
 @contextlib.contextmanager
-def stack(work: Path) -> Iterator[tuple[str, str, Any, int]]:
-    """The local stack, a key and `om api`: (base URL, key, clients, JVM pid)."""
+def stack(work: Path, api_cpus: set[int] | None = None) -> Iterator[tuple[str, str, Any, int]]:
+    """The local stack, a key and `om api` (on `api_cpus` if given): (base URL, key, clients,
+    JVM pid)."""
     with local_stack(work, table=TABLE_NAME, bucket=BUCKET_NAME) as local:
         key = ApiKeyRepository(local.clients.dynamodb, TABLE_NAME).create("bench", ALL_SCOPES)
-        settings = local.om_settings(TABLE_NAME, BUCKET_NAME)
-        with om_api(settings, work / "api.log") as base_url:
+        # INFO, as deployed: each request's access-log line (its metrics document) is part of
+        # the work the API does, and it gives the time each request spent inside the app.
+        settings = {**local.om_settings(TABLE_NAME, BUCKET_NAME), "log_level": "INFO"}
+        with om_api(settings, work / "api.log", cpus=api_cpus) as base_url:
             yield base_url, key.secret, local.clients, local.dynamodb_pid
 
 
@@ -170,10 +173,12 @@ def seed_hot_book(clients: Any, orders: int) -> None:
         repository.create(draft, account="maker")
 
 
-def hot_run(work: Path, *, seconds: float, clients: int, book: int) -> dict[str, Any]:
+def hot_run(
+    work: Path, *, seconds: float, clients: int, book: int, api_cpus: set[int] | None
+) -> dict[str, Any]:
     """Trade hard on one book from another process; time reads and liveness from this one."""
     with (
-        stack(work) as (base_url, key, aws, _),
+        stack(work, api_cpus) as (base_url, key, aws, _),
         httpx.Client(
             base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
         ) as http,
@@ -190,7 +195,9 @@ def hot_run(work: Path, *, seconds: float, clients: int, book: int) -> dict[str,
         time.sleep(1.0)  # let the load build up before measuring
         reads: list[float] = []
         lives: list[float] = []
+        direct: list[float] = []
         statuses: dict[str, int] = {}
+        orders = OrderRepository(aws.dynamodb, TABLE_NAME)
         ends = time.monotonic() + seconds - 2.0
         while time.monotonic() < ends:
             for path, samples in (("/api/orders/999999", reads), ("/api/health/live", lives)):
@@ -198,14 +205,37 @@ def hot_run(work: Path, *, seconds: float, clients: int, book: int) -> dict[str,
                 status = http.get(path).status_code
                 samples.append((time.perf_counter() - began) * 1000)
                 statuses[f"{path} {status}"] = statuses.get(f"{path} {status}", 0) + 1
+            # The same read made straight to the table from here: how much of the API's figure
+            # is the engine's own latency under the trading load.
+            began = time.perf_counter()
+            orders.get(999999)
+            direct.append((time.perf_counter() - began) * 1000)
         out, _ = load.communicate(timeout=seconds + 120)
         trading = json.loads(out.strip().splitlines()[-1])
+    served = server_durations(work / "api.log")
     return {
         "get_order_ms": _figures(reads),
+        "get_order_in_server_ms": _figures(served["/api/orders/999999"]),
         "liveness_ms": _figures(lives),
+        "liveness_in_server_ms": _figures(served["/api/health/live"]),
+        "direct_get_item_ms": _figures(direct),
         "statuses": statuses,
         "trading": trading,
     }
+
+
+def server_durations(log: Path) -> dict[str, list[float]]:
+    """Each path's `duration_ms` as the API logged it: the time inside the app, without the
+    queueing in the kernel and uvicorn before it and the client's own share."""
+    durations: dict[str, list[float]] = {"/api/orders/999999": [], "/api/health/live": []}
+    with log.open() as lines:
+        for line in lines:
+            if not line.startswith("{"):
+                continue
+            record = json.loads(line)
+            if record.get("method") == "GET" and record.get("path") in durations:
+                durations[record["path"]].append(float(record["duration_ms"]))
+    return durations
 
 
 def _figures(samples: list[float]) -> dict[str, float]:
@@ -255,29 +285,36 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     load_at_start = load_average(consequence="latency figures are noisier")
     with tempfile.TemporaryDirectory(prefix="om-bench-operability-") as work:
-        progress("hung run: pausing, resuming and killing DynamoDB Local under `om api` …")
-        hung = hung_run(Path(work) / "hung")
+        hung = None
+        if not args.skip_hung:
+            progress("hung run: pausing, resuming and killing DynamoDB Local under `om api` …")
+            hung = hung_run(Path(work) / "hung")
+        api_cpus = None
+        if args.api_cpu is not None:
+            # Everything else (this process, the load generator, DynamoDB Local, moto) on the
+            # other CPUs: as deployed, the API's task has CPUs of its own.
+            api_cpus = {args.api_cpu}
+            os.sched_setaffinity(0, os.sched_getaffinity(0) - api_cpus)
         hot = hot_run(
-            Path(work) / "hot", seconds=args.hot_seconds, clients=args.clients, book=args.book
+            Path(work) / "hot",
+            seconds=args.hot_seconds,
+            clients=args.clients,
+            book=args.book,
+            api_cpus=api_cpus,
         )
     print()
-    rows = [
-        (answer["request"], answer["status"], answer["retry_after"], f"{answer['seconds']:.3f}",
-         killed["status"], f"{killed['seconds']:.3f}")
-        for answer, killed in zip(hung["paused"], hung["killed"], strict=True)
-    ]  # fmt: skip
-    print_table(("request", "paused", "Retry-After", "s", "killed", "s"), rows)
-    print(
-        f"\n  liveness during the outage: {hung['liveness']}\n"
-        f"  back to 200 on /api/health {hung['recovery_seconds']:.3f} s after the table resumed\n"
-    )
+    if hung is not None:
+        print_hung(hung)
     print_table(
         ("while 60 clients trade", "count", "p50 ms", "p99 ms", "max ms"),
         [
             (name, figures["count"], figures["p50"], figures["p99"], figures["max"])
             for name, figures in (
                 ("GET /api/orders/{id}", hot["get_order_ms"]),
+                ("  of which inside the app", hot["get_order_in_server_ms"]),
                 ("GET /api/health/live", hot["liveness_ms"]),
+                ("  of which inside the app", hot["liveness_in_server_ms"]),
+                ("GetItem straight to the table", hot["direct_get_item_ms"]),
             )
         ],
     )
@@ -301,6 +338,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def print_hung(hung: dict[str, Any]) -> None:
+    """The hung run's table: each endpoint's answer with the table paused, then killed."""
+    rows = [
+        (answer["request"], answer["status"], answer["retry_after"], f"{answer['seconds']:.3f}",
+         killed["status"], f"{killed['seconds']:.3f}")
+        for answer, killed in zip(hung["paused"], hung["killed"], strict=True)
+    ]  # fmt: skip
+    print_table(("request", "paused", "Retry-After", "s", "killed", "s"), rows)
+    print(
+        f"\n  liveness during the outage: {hung['liveness']}\n"
+        f"  back to 200 on /api/health {hung['recovery_seconds']:.3f} s after the table resumed\n"
+    )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options (`trade-load` is the child process of the hot run)."""
     parser = argparse.ArgumentParser(
@@ -310,6 +361,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hot-seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=60)
     parser.add_argument("--book", type=int, default=3000)
+    parser.add_argument("--skip-hung", action="store_true", help="only the hot-book run")
+    parser.add_argument(
+        "--api-cpu",
+        type=int,
+        help="hot run: `om api` alone on this CPU, everything else on the others",
+    )
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=20.0, help=argparse.SUPPRESS)
