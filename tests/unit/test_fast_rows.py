@@ -11,7 +11,6 @@ Unicode digits) so that a fast path accepting one form too many fails here.
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -27,22 +26,13 @@ from services.loader.csv_rows import (
 )
 from services.loader.encoding import FastRows, LoadedOrderEncoder
 from shared import keys
-from shared.models import BatchLoad, LoadStatus, RowError, Side
+from shared.models import RowError, Side
 from shared.repository.uploads import UploadedObject
 from shared.validation import MAX_AMOUNT, MAX_ORDER_ID
 from tests.unit.strategies import price_units
+from tests.unit.test_loader_job import LOAD, UPLOAD_TIME
 
-UPLOAD_TIME = datetime(2024, 5, 16, 10, 45, 21, tzinfo=UTC)
 UPLOAD = UploadedObject("bucket", "uploads/a.csv", 1234, UPLOAD_TIME, '"0123456789abcdef"')
-LOAD = BatchLoad(
-    id="0123456789abcdef0123456789abcdef",
-    status=LoadStatus.RUNNING,
-    bucket="bucket",
-    object_key="uploads/0123456789abcdef0123456789abcdef.csv",
-    created_at=UPLOAD_TIME,
-    url_expires_at=UPLOAD_TIME,
-    account="desk-7",
-)
 ENCODER = LoadedOrderEncoder(UPLOAD, LOAD)
 HEADER = "orderId,symbol,side,amount,price"
 COLUMNS = ("orderId", "symbol", "side", "amount", "price")
