@@ -84,8 +84,9 @@ _RETRYABLE_REASONS = frozenset(
 _FAILED_CONDITION = "ConditionalCheckFailed"
 
 ROW_CONDITION = f"attribute_not_exists({PARTITION_KEY}) OR #e = :g OR #a = :m"
-"""Every row's Put: the order id is free, a gone order, or this account's. The placeholders are
-per Put in TransactWriteItems, so they are as short as can be: they are a tenth of a row's bytes."""
+"""Every row's Put: the order id is free, a gone order, or this account's. TransactWriteItems
+repeats a condition's attribute names (`#e`, `#a`) and values (`:g`, `:m`) in every Put, so they
+are one letter each: spelt out, they were a tenth of a row's bytes."""
 ROW_CONDITION_NAMES = {"#e": ENTITY, "#a": ACCOUNT}
 
 
@@ -354,18 +355,12 @@ class _Connection(http.client.HTTPConnection):
     read_timeout: float | None = None
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # in `_TlsConnection`, HTTPSConnection's: the socket is TLS by now
         self.sock.settimeout(self.read_timeout)
 
 
-class _TlsConnection(http.client.HTTPSConnection):
+class _TlsConnection(_Connection, http.client.HTTPSConnection):
     """`_Connection` over TLS (certificates checked by the default context)."""
-
-    read_timeout: float | None = None
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(self.read_timeout)
 
 
 @dataclass(frozen=True, slots=True)
