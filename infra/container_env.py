@@ -73,6 +73,7 @@ def api_environment(
             "max_body_bytes": 65_536,
             "trade_deadline_seconds": 10.0,
             "trade_grouping": True,
+            "trade_group_limit": 100,
             "trade_queue_limit": 200,
             "idempotency_retention_hours": 24,
             # The longest AWS allows for a URL signed with task-role credentials is their own

@@ -106,7 +106,9 @@ def create_app(
         grouping=settings.trade_grouping,
     )
     app.state.book_queues = BookQueues(
-        app.state.desk, limit=settings.trade_queue_limit, grouping=settings.trade_grouping
+        app.state.desk,
+        limit=settings.trade_queue_limit,
+        group_limit=settings.trade_group_limit if settings.trade_grouping else 1,
     )
     app.state.batch_loads = BatchLoadService(
         LoadRepository(clients.dynamodb, settings.table_name),

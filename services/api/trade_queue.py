@@ -2,9 +2,9 @@
 
 Trades on one book cannot usefully run side by side — they would all plan from the same best
 order and all but one would lose the race. So each book has a queue, and one worker per busy
-book takes everything waiting (up to `GROUP_LIMIT` trades, in arrival order) and hands it to the
-desk as one group (`TradeDesk.execute`: one read, one transaction). While a group is being
-settled the next one forms, so the busier the book, the larger the groups.
+book takes everything waiting (up to the group limit, `OM_TRADE_GROUP_LIMIT`, in arrival order)
+and hands it to the desk as one group (`TradeDesk.execute`: one read, one transaction). While a
+group is being settled the next one forms, so the busier the book, the larger the groups.
 
 Waiting costs no thread: a waiting trade is a future on the event loop, so a burst of trades on
 one symbol cannot starve the thread pool that serves every other endpoint. Settling runs in a
@@ -35,6 +35,7 @@ from shared.request_context import request_scope
 from shared.trading import TradeDesk, TradeResult, TradeTicket
 
 GROUP_LIMIT = 100
+"""The most trades one group may hold (a transaction holds at most 100 actions anyway)."""
 SETTLE_THREADS = 8
 # Results handed back per turn of the event loop. A settled group's trades all resume at once,
 # and each one's response (rendering, the access log, the socket write) is loop work: released
@@ -56,10 +57,12 @@ class _Waiting:
 class BookQueues:
     """One bounded queue and at most one worker per (symbol, side) book."""
 
-    def __init__(self, desk: TradeDesk, *, limit: int, grouping: bool = True) -> None:
+    def __init__(self, desk: TradeDesk, *, limit: int, group_limit: int = GROUP_LIMIT) -> None:
+        if not 1 <= group_limit <= GROUP_LIMIT:
+            raise ValueError(f"group_limit must be 1-{GROUP_LIMIT}")
         self._desk = desk
         self._limit = limit
-        self._group_limit = GROUP_LIMIT if grouping else 1
+        self._group_limit = group_limit
         self._queues: dict[tuple[str, Side], deque[_Waiting]] = {}
         self._workers: dict[tuple[str, Side], asyncio.Task[None]] = {}
         self._limiter = CapacityLimiter(SETTLE_THREADS)

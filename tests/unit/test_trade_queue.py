@@ -51,8 +51,8 @@ def ticket(trade_id: str, symbol: str = "AAA") -> TradeTicket:
     return TradeTicket(symbol, Side.BUY, 1, "acct", trade_id)
 
 
-def queues(desk: RecordingDesk, *, limit: int = 100, grouping: bool = True) -> BookQueues:
-    return BookQueues(cast(TradeDesk, desk), limit=limit, grouping=grouping)
+def queues(desk: RecordingDesk, *, limit: int = 100, group_limit: int = GROUP_LIMIT) -> BookQueues:
+    return BookQueues(cast(TradeDesk, desk), limit=limit, group_limit=group_limit)
 
 
 async def until(condition: threading.Event) -> None:
@@ -84,10 +84,18 @@ def test_trades_waiting_together_are_one_group_in_arrival_order_each_with_its_re
     run(scenario())
 
 
-def test_a_group_holds_at_most_the_group_limit_and_grouping_off_settles_one_by_one() -> None:
-    async def scenario(grouping: bool) -> list[list[str]]:
+@pytest.mark.parametrize(
+    ("group_limit", "groups"),
+    [
+        (GROUP_LIMIT, [1, GROUP_LIMIT, 5]),
+        (40, [1, 40, 40, 25]),
+        (1, [1] * (GROUP_LIMIT + 6)),  # grouping off: one trade per transaction
+    ],
+)
+def test_a_group_holds_at_most_the_group_limit(group_limit: int, groups: list[int]) -> None:
+    async def scenario() -> list[list[str]]:
         desk = RecordingDesk()
-        book = queues(desk, limit=1000, grouping=grouping)
+        book = queues(desk, limit=1000, group_limit=group_limit)
         first = asyncio.create_task(book.submit(ticket("first"), seconds_left=10))
         await until(desk.entered)
         rest = [
@@ -99,10 +107,15 @@ def test_a_group_holds_at_most_the_group_limit_and_grouping_off_settles_one_by_o
         await asyncio.gather(first, *rest)
         return desk.groups
 
-    grouped = asyncio.run(scenario(True))
-    assert [len(group) for group in grouped] == [1, GROUP_LIMIT, 5]
-    ungrouped = asyncio.run(scenario(False))
-    assert [len(group) for group in ungrouped] == [1] * (GROUP_LIMIT + 6)
+    settled = asyncio.run(scenario())
+    assert [len(group) for group in settled] == groups
+    assert [t for group in settled for t in group] == ["first", *(f"t{i}" for i in range(105))]
+
+
+@pytest.mark.parametrize("group_limit", [0, GROUP_LIMIT + 1])
+def test_a_group_limit_outside_one_to_a_hundred_is_refused(group_limit: int) -> None:
+    with pytest.raises(ValueError, match="group_limit"):
+        queues(RecordingDesk(), group_limit=group_limit)
 
 
 def test_a_trade_finding_its_book_queue_full_is_shed_at_once_and_never_placed() -> None:
