@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import random
 import signal
 import statistics
 import subprocess
@@ -20,7 +21,8 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -270,6 +272,48 @@ def run_benchmark(main: Callable[[], int], *, stopped: str) -> NoReturn:
         print(f"interrupted: {stopped}", file=sys.stderr)
         sys.exit(130)
     sys.exit(status)
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+SEED_PRICE_LEVELS = tuple(Decimal("100.00") + Decimal("0.25") * level for level in range(10))
+
+
+def seed_resting_orders(
+    client: Any, table: str, symbol: str, orders: int, first_id: int, seed_value: int
+) -> int:
+    """`orders` resting orders of 10-20 lots on (symbol, side 0) at ten price levels, written 25
+    per BatchWriteItem (straight to the table: seeding is not what a run measures); the lots
+    seeded."""
+    from shared.codecs import order_to_item
+    from shared.models import Order, Side, new_write_token
+
+    rng = random.Random(seed_value)
+    now = datetime.now(UTC)
+    items = []
+    total = 0
+    for index in range(orders):
+        amount = rng.randint(10, 20)
+        total += amount
+        order = Order(
+            id=first_id + index,
+            symbol=symbol,
+            side=Side.BUY,
+            amount=amount,
+            price=rng.choice(SEED_PRICE_LEVELS),
+            sequence=f"{time.time_ns() + index:019d}.0000beef",
+            version=1,
+            created_at=now,
+            updated_at=now,
+            account="maker",
+            token=new_write_token(),
+        )
+        items.append({"PutRequest": {"Item": order_to_item(order)}})
+    for start in range(0, len(items), 25):
+        pending: Any = {table: items[start : start + 25]}
+        while pending:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+    return total
 
 
 # --- figures ------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -49,50 +48,19 @@ from bench.harness import (
     print_table,
     progress,
     run_benchmark,
+    seed_resting_orders,
     utc_stamp,
 )
 from shared.access import ALL_SCOPES
-from shared.codecs import order_from_item, order_to_item, trade_from_item
-from shared.models import Order, Side, new_write_token
+from shared.codecs import order_from_item, trade_from_item
 from shared.repository import ensure_table, make_clients
 from shared.repository.api_keys import ApiKeyRepository
 from shared.settings import AwsSettings
 
 TABLE_NAME = "om-bench-hot-book"
 PACKAGES = ("fastapi", "uvicorn", "boto3", "botocore", "httpx")
-PRICE_LEVELS = tuple(Decimal("100.00") + Decimal("0.25") * level for level in range(10))
 CONFIGURATIONS = ((False, 1), (True, 1), (False, 2), (True, 2))  # (grouping, API processes)
 LONE_TRADES = 200
-
-
-def seed(client: Any, symbol: str, orders: int, first_id: int, seed_value: int) -> int:
-    """`orders` resting orders on (symbol, side 0), 25 per BatchWriteItem; the lots seeded."""
-    rng = random.Random(seed_value)
-    now = datetime.now(UTC)
-    items = []
-    total = 0
-    for index in range(orders):
-        amount = rng.randint(10, 20)
-        total += amount
-        order = Order(
-            id=first_id + index,
-            symbol=symbol,
-            side=Side.BUY,
-            amount=amount,
-            price=rng.choice(PRICE_LEVELS),
-            sequence=f"{time.time_ns() + index:019d}.0000beef",
-            version=1,
-            created_at=now,
-            updated_at=now,
-            account="maker",
-            token=new_write_token(),
-        )
-        items.append({"PutRequest": {"Item": order_to_item(order)}})
-    for start in range(0, len(items), 25):
-        pending: Any = {TABLE_NAME: items[start : start + 25]}
-        while pending:
-            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-    return total
 
 
 @contextlib.contextmanager
@@ -152,8 +120,8 @@ def run_configuration(
 ) -> dict[str, Any]:  # fmt: skip
     """One measured run on a fresh hot book and a fresh bystander book."""
     hot, quiet = f"HOT{number}", f"QUIET{number}"
-    seeded = seed(client, hot, args.orders, number * 1_000_000, number)
-    seed(client, quiet, 200, number * 1_000_000 + 900_000, number + 100)
+    seeded = seed_resting_orders(client, TABLE_NAME, hot, args.orders, number * 1_000_000, number)
+    seed_resting_orders(client, TABLE_NAME, quiet, 200, number * 1_000_000 + 900_000, number + 100)
     with api_processes(processes, grouping, dynamodb_url, work) as urls:
         command = [
             sys.executable, "-m", "bench.hot_book", "load", "--key", key,
@@ -172,7 +140,7 @@ def lone_trades(key: str, dynamodb_url: str, client: Any, work: Path) -> dict[st
     figures: dict[str, float] = {}
     for grouping in (False, True):
         symbol = f"LONE{int(grouping)}"
-        seed(client, symbol, 400, 8_000_000 + grouping * 100_000, 42)
+        seed_resting_orders(client, TABLE_NAME, symbol, 400, 8_000_000 + grouping * 100_000, 42)
         with (
             api_processes(1, grouping, dynamodb_url, work) as (url,),
             httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http,
