@@ -39,6 +39,8 @@ EMF_KEY = "_aws"
 
 FLUSH_SECONDS = 0.05
 """How long a line may wait in the queue: at most this much of the log is lost to a SIGKILL."""
+MAX_QUEUED = 10_000
+"""Lines that may wait for the writer; beyond it, the logging thread writes them itself."""
 # How long, at exit, the writer may take to write what is still queued.
 _EXIT_FLUSH_SECONDS = 5.0
 
@@ -66,23 +68,36 @@ class JsonFormatter(logging.Formatter):
 
 
 class LogWriter(logging.Handler):
-    """Queues records for a writer thread, which formats them and writes each batch at once."""
+    """Queues records for a writer thread, which formats them and writes each batch at once.
 
-    def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
+    The queue is bounded: with `max_queued` lines waiting (stderr blocked, say), the logging
+    thread writes them itself, as an unqueued handler would, rather than grow without bound or
+    drop any. Batches are drained and written under one lock, so lines keep their order.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        formatter: logging.Formatter,
+        *,
+        flush_seconds: float = FLUSH_SECONDS,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
         super().__init__()
         self.setFormatter(formatter)
         self._formatter = formatter
         self._stream = stream
+        self._flush_seconds = flush_seconds
+        self._max_queued = max_queued
         self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._write, name="om-log-writer", daemon=True)
+        # Re-entrant: a SIGTERM handler (`_write_log_then_die`) may interrupt a flush and flush.
+        self._writing = threading.RLock()
         self._stopping = threading.Event()
         self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="om-log-writer", daemon=True)
         self._thread.start()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._stopped:
-            self._write_now([record])
-            return
         try:
             # What the record refers to may change once the caller goes on: fix its text now (a
             # cheap %-format) and the traceback's (rare); the JSON is left to the writer.
@@ -95,6 +110,8 @@ class LogWriter(logging.Handler):
             self.handleError(record)
             return
         self._queue.put(record)
+        if self._stopped or self._queue.qsize() >= self._max_queued:
+            self._flush()
 
     def stop(self) -> None:
         """Write what is queued and stop the thread; later records are written at once."""
@@ -107,28 +124,28 @@ class LogWriter(logging.Handler):
             self.release()
         self._stopping.set()
         self._thread.join(_EXIT_FLUSH_SECONDS)
-        self._write_now(self._queued())  # a record queued as the writer stopped
+        self._flush()  # a record queued as the writer stopped
 
     def close(self) -> None:
         """`logging.shutdown` (at exit) and replacing the handler stop the writer first."""
         self.stop()
         super().close()
 
-    def _write(self) -> None:
-        while not self._stopping.wait(FLUSH_SECONDS):
-            self._write_now(self._queued())
-        self._write_now(self._queued())
+    def _run(self) -> None:
+        while not self._stopping.wait(self._flush_seconds):
+            self._flush()
+        self._flush()
 
-    def _queued(self) -> list[logging.LogRecord]:
-        records = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                records.append(self._queue.get_nowait())
-        return records
+    def _flush(self) -> None:
+        with self._writing:
+            records = []
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    records.append(self._queue.get_nowait())
+            if records:
+                self._write(records)
 
-    def _write_now(self, records: list[logging.LogRecord]) -> None:
-        if not records:
-            return
+    def _write(self, records: list[logging.LogRecord]) -> None:
         lines = []
         for record in records:
             try:

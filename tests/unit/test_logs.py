@@ -141,38 +141,44 @@ def test_after_stopping_records_are_written_at_once(logger: logging.Logger) -> N
         writer.close()
 
 
-def test_a_process_that_exits_writes_what_it_logged() -> None:
-    """At exit (atexit, then `logging.shutdown`), queued lines reach stderr."""
+def test_a_full_queue_is_written_by_the_logging_thread_in_order(logger: logging.Logger) -> None:
+    stream = CountingStream()
+    # The writer thread does not wake during the test: every write below is the logger's own.
+    writer = LogWriter(stream, JsonFormatter(), flush_seconds=60, max_queued=10)
+    logger.addHandler(writer)
+    try:
+        for number in range(25):
+            logger.info("line %d", number)
+        assert stream.writers == {threading.main_thread().name}
+        assert [line["message"] for line in lines_of(stream)] == [f"line {n}" for n in range(20)]
+    finally:
+        logger.removeHandler(writer)
+        writer.close()
+    assert [line["message"] for line in lines_of(stream)] == [f"line {n}" for n in range(25)]
+
+
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [
+        ("sys.exit(3)", 3),  # atexit, then `logging.shutdown`
+        # uvicorn re-raises SIGTERM after its graceful stop, and the default disposition would
+        # end the process without running atexit.
+        ("signal.raise_signal(signal.SIGTERM)", -signal.SIGTERM),
+    ],
+)
+def test_a_process_that_ends_writes_what_it_logged_first(ending: str, status: int) -> None:
     program = (
-        "import logging, sys\n"
+        "import logging, signal, sys\n"
         "from services.logs import configure_logging\n"
         "configure_logging('INFO')\n"
         "for n in range(200):\n"
         "    logging.getLogger('om.test').info('line %d', n)\n"
-        "sys.exit(3)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 3
-    messages = [json.loads(line)["message"] for line in done.stderr.splitlines()]
-    assert messages == [f"line {n}" for n in range(200)]
-
-
-def test_a_process_ended_by_sigterm_writes_what_it_logged_and_still_dies_of_it() -> None:
-    """uvicorn re-raises SIGTERM after its graceful stop; the default disposition skips atexit."""
-    program = (
-        "import logging, os, signal\n"
-        "from services.logs import configure_logging\n"
-        "configure_logging('INFO')\n"
-        "for n in range(200):\n"
-        "    logging.getLogger('om.test').info('line %d', n)\n"
-        "signal.raise_signal(signal.SIGTERM)\n"
+        f"{ending}\n"
         "logging.getLogger('om.test').info('never')\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
     )
-    assert done.returncode == -signal.SIGTERM
+    assert done.returncode == status
     messages = [json.loads(line)["message"] for line in done.stderr.splitlines()]
     assert messages == [f"line {n}" for n in range(200)]
