@@ -36,6 +36,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared.models import Side
+from shared.validation import MAX_PRICE, PRICE_DECIMALS
 
 ORDER_ENTITY = "ORDER"
 GONE_ENTITY = "GONE"
@@ -47,9 +48,8 @@ API_KEY_ENTITY = "APIKEY"
 API_KEYS_INDEX_PARTITION = "APIKEYS"
 HEALTH_PROBE = "HEALTH#PROBE"
 
-PRICE_DECIMALS = 8
 PRICE_SCALE = 10**PRICE_DECIMALS
-MAX_SCALED_PRICE = 10**12 * PRICE_SCALE
+MAX_SCALED_PRICE = int(MAX_PRICE) * PRICE_SCALE
 PRICE_KEY_WIDTH = len(str(MAX_SCALED_PRICE))
 
 

@@ -133,7 +133,7 @@ class FastRows:
             units = int(whole) * keys.PRICE_SCALE
             price_text = whole
         else:
-            units = int(whole + fraction.ljust(keys.PRICE_DECIMALS, "0"))
+            units = int(whole + fraction.ljust(validation.PRICE_DECIMALS, "0"))
             significant = fraction.rstrip("0")
             price_text = f"{whole}.{significant}" if significant else whole
         if not 0 < units <= keys.MAX_SCALED_PRICE:
