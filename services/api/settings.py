@@ -8,6 +8,9 @@ from pydantic import Field
 
 from shared.settings import AwsSettings
 
+MAX_TRADE_GROUP = 100
+"""The most trades one group may hold (a transaction holds at most 100 actions anyway)."""
+
 
 class ApiSettings(AwsSettings):
     """What `om api` reads: the shared AWS settings plus how to serve HTTP.
@@ -29,7 +32,7 @@ class ApiSettings(AwsSettings):
     # The most trades settled in one transaction. Smaller groups are shorter transactions: less
     # for a concurrent amend to cancel and, on DynamoDB Local, a shorter wait for the reads it
     # blocks meanwhile; larger ones are more trades/s. README, "Group commit".
-    trade_group_limit: Annotated[int, Field(ge=1, le=100)] = 100
+    trade_group_limit: Annotated[int, Field(ge=1, le=MAX_TRADE_GROUP)] = MAX_TRADE_GROUP
     trade_queue_limit: Annotated[int, Field(ge=1, le=10_000)] = 200
     idempotency_retention_hours: Annotated[int, Field(ge=24, le=24 * 30)] = 24
     upload_url_expiry_seconds: Annotated[int, Field(ge=60, le=900)] = 900

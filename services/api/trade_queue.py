@@ -29,13 +29,12 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 from anyio import CapacityLimiter
 
+from services.api.settings import MAX_TRADE_GROUP
 from shared.errors import StoreBusy, StoreUnavailable
 from shared.models import Side
 from shared.request_context import request_scope
 from shared.trading import TradeDesk, TradeResult, TradeTicket
 
-GROUP_LIMIT = 100
-"""The most trades one group may hold (a transaction holds at most 100 actions anyway)."""
 SETTLE_THREADS = 8
 # Results handed back per turn of the event loop. A settled group's trades all resume at once,
 # and each one's response (rendering, the access log, the socket write) is loop work: released
@@ -55,14 +54,15 @@ class _Waiting:
 
 
 class BookQueues:
-    """One bounded queue and at most one worker per (symbol, side) book."""
+    """One bounded queue and at most one worker per (symbol, side) book; a group holds at most
+    `group_limit` trades (1: one trade per transaction)."""
 
-    def __init__(self, desk: TradeDesk, *, limit: int, group_limit: int = GROUP_LIMIT) -> None:
-        if not 1 <= group_limit <= GROUP_LIMIT:
-            raise ValueError(f"group_limit must be 1-{GROUP_LIMIT}")
+    def __init__(self, desk: TradeDesk, *, limit: int, group_limit: int = MAX_TRADE_GROUP) -> None:
+        if not 1 <= group_limit <= MAX_TRADE_GROUP:
+            raise ValueError(f"group_limit must be 1-{MAX_TRADE_GROUP}")
         self._desk = desk
         self._limit = limit
-        self._group_limit = group_limit
+        self.group_limit = group_limit
         self._queues: dict[tuple[str, Side], deque[_Waiting]] = {}
         self._workers: dict[tuple[str, Side], asyncio.Task[None]] = {}
         self._limiter = CapacityLimiter(SETTLE_THREADS)
@@ -106,7 +106,7 @@ class BookQueues:
                 group: list[_Waiting] = []
                 gone: list[TradeTicket] = []
                 now = time.monotonic()
-                while waiting and len(group) < self._group_limit:
+                while waiting and len(group) < self.group_limit:
                     entry = waiting.popleft()
                     if entry.future.done():  # its client went away while it waited
                         gone.append(entry.ticket)

@@ -14,9 +14,12 @@ from typing import cast
 
 import pytest
 
-from services.api.trade_queue import GROUP_LIMIT, RELEASE_BATCH, BookQueues, TradeShed
+from services.api.main import create_app
+from services.api.settings import MAX_TRADE_GROUP, ApiSettings
+from services.api.trade_queue import RELEASE_BATCH, BookQueues, TradeShed
 from shared.errors import StoreUnavailable
 from shared.models import Side, TradeOutcome
+from shared.repository import make_clients
 from shared.trading import TradeDesk, TradeResult, TradeTicket
 
 
@@ -51,7 +54,9 @@ def ticket(trade_id: str, symbol: str = "AAA") -> TradeTicket:
     return TradeTicket(symbol, Side.BUY, 1, "acct", trade_id)
 
 
-def queues(desk: RecordingDesk, *, limit: int = 100, group_limit: int = GROUP_LIMIT) -> BookQueues:
+def queues(
+    desk: RecordingDesk, *, limit: int = 100, group_limit: int = MAX_TRADE_GROUP
+) -> BookQueues:
     return BookQueues(cast(TradeDesk, desk), limit=limit, group_limit=group_limit)
 
 
@@ -87,9 +92,9 @@ def test_trades_waiting_together_are_one_group_in_arrival_order_each_with_its_re
 @pytest.mark.parametrize(
     ("group_limit", "groups"),
     [
-        (GROUP_LIMIT, [1, GROUP_LIMIT, 5]),
+        (MAX_TRADE_GROUP, [1, MAX_TRADE_GROUP, 5]),
         (40, [1, 40, 40, 25]),
-        (1, [1] * (GROUP_LIMIT + 6)),  # grouping off: one trade per transaction
+        (1, [1] * (MAX_TRADE_GROUP + 6)),  # grouping off: one trade per transaction
     ],
 )
 def test_a_group_holds_at_most_the_group_limit(group_limit: int, groups: list[int]) -> None:
@@ -100,7 +105,7 @@ def test_a_group_holds_at_most_the_group_limit(group_limit: int, groups: list[in
         await until(desk.entered)
         rest = [
             asyncio.create_task(book.submit(ticket(f"t{i}"), seconds_left=10))
-            for i in range(GROUP_LIMIT + 5)
+            for i in range(MAX_TRADE_GROUP + 5)
         ]
         await asyncio.sleep(0.05)
         desk.open.set()
@@ -112,7 +117,29 @@ def test_a_group_holds_at_most_the_group_limit(group_limit: int, groups: list[in
     assert [t for group in settled for t in group] == ["first", *(f"t{i}" for i in range(105))]
 
 
-@pytest.mark.parametrize("group_limit", [0, GROUP_LIMIT + 1])
+@pytest.mark.parametrize(
+    ("grouping", "group_limit", "expected"),
+    [(True, None, MAX_TRADE_GROUP), (True, 7, 7), (False, 7, 1)],
+)
+def test_the_api_groups_trades_as_its_settings_say(
+    grouping: bool, group_limit: int | None, expected: int
+) -> None:
+    """OM_TRADE_GROUPING and OM_TRADE_GROUP_LIMIT reach the book queues `om api` builds."""
+    given = {} if group_limit is None else {"trade_group_limit": group_limit}
+    settings = ApiSettings(
+        table_name="om-groups",
+        dynamodb_endpoint_url="http://127.0.0.1:9",
+        s3_endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="omlocal",
+        aws_secret_access_key="omlocalsecret",
+        trade_grouping=grouping,
+        **given,
+    )
+    app = create_app(settings, clients=make_clients(settings))
+    assert app.state.book_queues.group_limit == expected
+
+
+@pytest.mark.parametrize("group_limit", [0, MAX_TRADE_GROUP + 1])
 def test_a_group_limit_outside_one_to_a_hundred_is_refused(group_limit: int) -> None:
     with pytest.raises(ValueError, match="group_limit"):
         queues(RecordingDesk(), group_limit=group_limit)
