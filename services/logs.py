@@ -6,7 +6,8 @@ call, and on a busy host a slow one) would otherwise be done on the loop, in eve
 request's way. The logging call only hands the record to a queue; every `FLUSH_SECONDS` the
 writer formats whatever has queued up and writes it in one call (waking per record would cost a
 hand-off of the GIL per line, which is what this avoids). What is queued is written before the
-process ends: at exit (`atexit`), and before a SIGTERM with the default disposition ends it —
+process ends: at exit (`logging.shutdown`, which the interpreter runs then, flushes and closes
+every handler), and before a SIGTERM with the default disposition ends it —
 uvicorn re-raises SIGTERM after its graceful shutdown so that a supervisor sees the conventional
 status, and the default disposition would end the process without running `atexit`. A SIGKILL
 loses at most the last `FLUSH_SECONDS` of lines. A record logged after the writer has stopped is
@@ -15,7 +16,6 @@ written at once.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import logging
@@ -111,7 +111,7 @@ class LogWriter(logging.Handler):
             return
         self._queue.put(record)
         if self._stopped or self._queue.qsize() >= self._max_queued:
-            self._flush()
+            self.flush()
 
     def stop(self) -> None:
         """Write what is queued and stop the thread; later records are written at once."""
@@ -124,19 +124,15 @@ class LogWriter(logging.Handler):
             self.release()
         self._stopping.set()
         self._thread.join(_EXIT_FLUSH_SECONDS)
-        self._flush()  # a record queued as the writer stopped
+        self.flush()  # a record queued as the writer stopped
 
     def close(self) -> None:
         """`logging.shutdown` (at exit) and replacing the handler stop the writer first."""
         self.stop()
         super().close()
 
-    def _run(self) -> None:
-        while not self._stopping.wait(self._flush_seconds):
-            self._flush()
-        self._flush()
-
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what is queued now, on the calling thread."""
         with self._writing:
             records = []
             with contextlib.suppress(queue.Empty):
@@ -144,6 +140,11 @@ class LogWriter(logging.Handler):
                     records.append(self._queue.get_nowait())
             if records:
                 self._write(records)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._flush_seconds):
+            self.flush()
+        self.flush()
 
     def _write(self, records: list[logging.LogRecord]) -> None:
         lines = []
@@ -174,7 +175,6 @@ def configure_logging(level: str) -> None:
         if isinstance(handler, LogWriter):
             handler.close()  # configured again (tests): the old writer's lines first
     writer = LogWriter(sys.stderr, JsonFormatter())
-    atexit.register(writer.stop)
     if (
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
