@@ -10,9 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.api.docs import SWAGGER_UI_ASSETS, SWAGGER_UI_DIR
-from services.api.main import create_app
-from services.api.settings import ApiSettings
-from shared.repository import make_clients
+from tests.support.offline_api import offline_api
 
 # Where the page points its browser: stylesheet, favicon and script.
 _PAGE_URLS = re.compile(r'(?:href|src)="([^"]+)"')
@@ -21,14 +19,7 @@ _PAGE_URLS = re.compile(r'(?:href|src)="([^"]+)"')
 @pytest.fixture(scope="module")
 def app() -> FastAPI:
     """The API as `om api` builds it; nothing here reaches the (unreachable) table."""
-    settings = ApiSettings(
-        table_name="om-docs",
-        dynamodb_endpoint_url="http://127.0.0.1:9",
-        s3_endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="omlocal",
-        aws_secret_access_key="omlocalsecret",
-    )
-    return create_app(settings, clients=make_clients(settings))
+    return offline_api(table_name="om-docs")
 
 
 class Client:

@@ -20,7 +20,6 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from services.api.jsonio import decode_json, encode_json
-from services.api.main import create_app
 from services.api.schemas.responses import (
     BatchLoadStatusBody,
     KeyIssued,
@@ -32,7 +31,6 @@ from services.api.schemas.responses import (
     TradeBody,
     TradeRecordBody,
 )
-from services.api.settings import ApiSettings
 from shared.access import ApiKey, Scope
 from shared.models import (
     BatchLoad,
@@ -47,7 +45,7 @@ from shared.models import (
     TradeFill,
     TradeOutcome,
 )
-from shared.repository import make_clients
+from tests.support.offline_api import offline_api
 
 MOMENT = datetime(2024, 5, 16, 10, 45, 21, 148624, tzinfo=UTC)
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -57,15 +55,7 @@ PUBLIC = {("get", "/api/health"), ("get", "/api/health/live")}
 @pytest.fixture(scope="module")
 def app() -> FastAPI:
     """The API with every optional endpoint; nothing here reaches the (unreachable) table."""
-    settings = ApiSettings(
-        table_name="om-docs",
-        dynamodb_endpoint_url="http://127.0.0.1:9",
-        s3_endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="omlocal",
-        aws_secret_access_key="omlocalsecret",
-        metrics_endpoint=True,
-    )
-    return create_app(settings, clients=make_clients(settings))
+    return offline_api(table_name="om-docs", metrics_endpoint=True)
 
 
 @pytest.fixture(scope="module")

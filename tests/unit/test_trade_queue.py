@@ -14,13 +14,12 @@ from typing import cast
 
 import pytest
 
-from services.api.main import create_app
-from services.api.settings import MAX_TRADE_GROUP, ApiSettings
+from services.api.settings import MAX_TRADE_GROUP
 from services.api.trade_queue import RELEASE_BATCH, BookQueues, TradeShed
 from shared.errors import StoreUnavailable
 from shared.models import Side, TradeOutcome
-from shared.repository import make_clients
 from shared.trading import TradeDesk, TradeResult, TradeTicket
+from tests.support.offline_api import offline_api
 
 
 class RecordingDesk:
@@ -126,16 +125,7 @@ def test_the_api_groups_trades_as_its_settings_say(
 ) -> None:
     """OM_TRADE_GROUPING and OM_TRADE_GROUP_LIMIT reach the book queues `om api` builds."""
     given = {} if group_limit is None else {"trade_group_limit": group_limit}
-    settings = ApiSettings(
-        table_name="om-groups",
-        dynamodb_endpoint_url="http://127.0.0.1:9",
-        s3_endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="omlocal",
-        aws_secret_access_key="omlocalsecret",
-        trade_grouping=grouping,
-        **given,
-    )
-    app = create_app(settings, clients=make_clients(settings))
+    app = offline_api(trade_grouping=grouping, **given)
     assert app.state.book_queues.group_limit == expected
 
 
